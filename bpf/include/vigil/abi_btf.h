@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Unused references that pull every ABI type into each object's BTF, where
+ * the Rust mirror's layout test finds and checks them.
+ */
+#ifndef VIGIL_ABI_BTF_H
+#define VIGIL_ABI_BTF_H
+
+#include "abi.h"
+
+#define VIGIL_KEEP_BTF(type, name) const type *vigil_btf_##name __attribute__((unused))
+
+VIGIL_KEEP_BTF(struct vigil_event_header, event_header);
+VIGIL_KEEP_BTF(struct vigil_open_event, open_event);
+VIGIL_KEEP_BTF(struct vigil_opens_filter, opens_filter);
+VIGIL_KEEP_BTF(struct vigil_counters, counters);
+VIGIL_KEEP_BTF(enum vigil_limits, limits);
+VIGIL_KEEP_BTF(enum vigil_event_kind, event_kind);
+VIGIL_KEEP_BTF(enum vigil_prog_slot, prog_slot);
+VIGIL_KEEP_BTF(enum vigil_open_syscall, open_syscall);
+VIGIL_KEEP_BTF(enum vigil_path_flags, path_flags);
+
+#endif /* VIGIL_ABI_BTF_H */

@@ -1,0 +1,117 @@
+//! The Rust side's view of the ABI, as data: what the BTF test compares.
+
+use core::mem::{offset_of, size_of};
+
+use crate::*;
+
+/// One field of an ABI struct.
+pub struct Field {
+    pub name: &'static str,
+    pub offset: usize,
+}
+
+/// One ABI struct: its C name, its size and its fields in order.
+pub struct AbiStruct {
+    pub c_name: &'static str,
+    pub size: usize,
+    /// The trailing C array the mirror leaves out (it stays in the record
+    /// and the decoder reads it from there); it starts at `size_of` the
+    /// mirror.
+    pub tail: Option<&'static str>,
+    pub fields: &'static [Field],
+}
+
+/// One ABI constant: its C enum, enumerator name and value.
+pub struct AbiConst {
+    pub c_enum: &'static str,
+    pub name: &'static str,
+    pub value: u64,
+}
+
+macro_rules! fields {
+    ($ty:ty { $($f:ident),* $(,)? }) => {
+        &[$(Field { name: stringify!($f), offset: offset_of!($ty, $f) }),*]
+    };
+}
+
+pub static STRUCTS: &[AbiStruct] = &[
+    AbiStruct {
+        c_name: "vigil_event_header",
+        size: size_of::<EventHeader>(),
+        tail: None,
+        fields: fields!(EventHeader {
+            ts_ns,
+            kind,
+            size,
+            pid,
+            tid,
+            uid,
+            gid,
+            comm
+        }),
+    },
+    AbiStruct {
+        c_name: "vigil_open_event",
+        size: size_of::<OpenEventFixed>() + EVENT_DATA_MAX,
+        tail: Some("data"),
+        fields: fields!(OpenEventFixed {
+            hdr,
+            ret,
+            flags,
+            mode,
+            resolve,
+            ino,
+            dev,
+            dfd,
+            syscall,
+            path_flags,
+            path_len,
+            arg_len
+        }),
+    },
+    AbiStruct {
+        c_name: "vigil_opens_filter",
+        size: size_of::<OpensFilter>(),
+        tail: None,
+        fields: fields!(OpensFilter {
+            tgid,
+            tid,
+            uid,
+            self_tgid,
+            comm,
+            failed_only,
+            _pad
+        }),
+    },
+    AbiStruct {
+        c_name: "vigil_counters",
+        size: size_of::<Counters>(),
+        tail: None,
+        fields: fields!(Counters {
+            emitted,
+            ringbuf_drops,
+            state_drops,
+            truncated
+        }),
+    },
+];
+
+macro_rules! consts {
+    ($($enum:literal : $($name:ident = $val:expr),* ;)*) => {
+        &[$($(AbiConst { c_enum: $enum, name: concat!("VIGIL_", stringify!($name)), value: $val as u64 }),*),*]
+    };
+}
+
+pub static CONSTANTS: &[AbiConst] = consts! {
+    "vigil_limits": PATH_MAX = PATH_MAX, NAME_MAX = NAME_MAX, COMM_LEN = COMM_LEN,
+        EVENT_DATA_MAX = EVENT_DATA_MAX;
+    "vigil_event_kind": EVENT_OPEN = EVENT_OPEN;
+    "vigil_prog_slot": SLOT_OPENS = SLOT_OPENS, SLOT_COUNT = SLOT_COUNT;
+    "vigil_open_syscall": SYS_OPEN = SYS_OPEN, SYS_OPENAT = SYS_OPENAT,
+        SYS_OPENAT2 = SYS_OPENAT2, SYS_CREAT = SYS_CREAT;
+    "vigil_path_flags": PATH_TRUNCATED = path_flags::TRUNCATED,
+        PATH_FROM_FILE = path_flags::FROM_FILE, PATH_BASE_CWD = path_flags::BASE_CWD,
+        PATH_BASE_DIRFD = path_flags::BASE_DIRFD, PATH_UNRESOLVED = path_flags::UNRESOLVED,
+        PATH_DISCONNECTED = path_flags::DISCONNECTED,
+        PATH_ARG_TRUNCATED = path_flags::ARG_TRUNCATED, PATH_DELETED = path_flags::DELETED;
+};

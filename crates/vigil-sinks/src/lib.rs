@@ -1,0 +1,13 @@
+//! Where events go: JSON lines with Elastic Common Schema field names, or
+//! an aligned table for a terminal.
+//!
+//! Paths are bytes. Both sinks keep them byte-exact: JSON escapes what
+//! JSON must and carries non-UTF-8 names in base64 beside a readable form;
+//! the table escapes control bytes so a file name cannot rewrite the
+//! terminal.
+
+pub mod json;
+pub mod open_json;
+pub mod open_table;
+pub mod output;
+pub mod text;

@@ -1,0 +1,114 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version,
+    about = "eBPF host security sensor: who changed what, and when"
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). VIGIL_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the main job (embedded default config unless --config is given).
+    Run(RunArgs),
+    /// Probe the kernel and explain which backend each feature uses, and why.
+    Doctor(DoctorArgs),
+    /// Live tracers.
+    #[command(subcommand)]
+    Trace(TraceCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// TOML config file; without it the embedded default is used.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Print the embedded default config and exit.
+    #[arg(long)]
+    pub print_default_config: bool,
+    /// Stop after this long (e.g. 30s, 5m); default: until SIGINT/SIGTERM.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TraceCommand {
+    /// Trace open, openat, openat2 and creat with absolute, user-visible paths.
+    Opens(TraceOpensArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TraceOpensArgs {
+    /// Only this process (all of its threads).
+    #[arg(short, long)]
+    pub pid: Option<u32>,
+    /// Only this thread.
+    #[arg(long)]
+    pub tid: Option<u32>,
+    /// Only this user id.
+    #[arg(short, long)]
+    pub uid: Option<u32>,
+    /// Only tasks with this command name (the kernel keeps 15 bytes).
+    #[arg(short, long)]
+    pub comm: Option<String>,
+    /// Only failed opens.
+    #[arg(short = 'x', long)]
+    pub failed: bool,
+    /// Only paths under this prefix (whole components; repeatable).
+    #[arg(long = "path", value_name = "PREFIX")]
+    pub paths: Vec<PathBuf>,
+    /// Stop after this long (e.g. 10s, 2m, or plain seconds).
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// JSON lines (ECS field names) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write events to this file (appending) instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Ring-buffer size in MiB (a power of two).
+    #[arg(long, default_value_t = 16, value_parser = parse_ringbuf_mib)]
+    pub ringbuf_mib: u32,
+}
+
+/// "10s", "2m", "1h30m" or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs > 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+pub fn parse_ringbuf_mib(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("ring-buffer size {s:?} is not a number of MiB"))?;
+    if !(1..=1024).contains(&n) || !n.is_power_of_two() {
+        return Err(format!(
+            "ring-buffer size {n} MiB must be a power of two between 1 and 1024"
+        ));
+    }
+    Ok(n)
+}

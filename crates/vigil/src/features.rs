@@ -1,0 +1,105 @@
+//! Which backend each feature uses on this kernel, and why — the answer
+//! `vigil doctor` prints and `vigil run` logs.
+
+use serde::Serialize;
+use vigil_kernel::loader::{ProgramState, ProgramStatus};
+use vigil_kernel::opens;
+use vigil_kernel::probe::{self, Capabilities};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FeaturePlan {
+    pub feature: &'static str,
+    /// `None`: the feature cannot run here.
+    pub backend: Option<String>,
+    /// The probes and facts behind the choice.
+    pub why: Vec<String>,
+    /// What runs, but less well than on a capable kernel.
+    pub degraded: Vec<String>,
+    /// Every program of the feature's object and what became of it in a
+    /// trial load.
+    pub programs: Vec<ProgramStatus>,
+}
+
+impl FeaturePlan {
+    pub fn runnable(&self) -> bool {
+        self.backend.is_some()
+    }
+}
+
+pub fn plan_all(caps: &Capabilities) -> Vec<FeaturePlan> {
+    vec![plan_trace_opens(caps)]
+}
+
+fn plan_trace_opens(caps: &Capabilities) -> FeaturePlan {
+    let mut plan = FeaturePlan {
+        feature: "trace.opens",
+        backend: None,
+        why: vec![
+            "syscall tracepoints are the only hooks that see failed opens and the caller's \
+             arguments; LSM and fentry file hooks see only opens that passed path lookup"
+                .into(),
+        ],
+        degraded: Vec::new(),
+        programs: Vec::new(),
+    };
+    let needed = [
+        probe::PRIVILEGES,
+        probe::BTF,
+        probe::TRACEFS,
+        probe::SYSCALL_TRACEPOINTS,
+        probe::RINGBUF,
+    ];
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|n| !caps.has(n))
+        .map(|n| caps.why(n))
+        .collect();
+    if !missing.is_empty() {
+        plan.why.extend(missing);
+        return plan;
+    }
+    match opens::load(caps, 1 << 20) {
+        Ok(obj) => {
+            plan.programs = obj.programs.clone();
+            let loaded = |base: &str| {
+                obj.state_of(base)
+                    .is_some_and(|s| matches!(s, ProgramState::Loaded))
+            };
+            let traced: Vec<&str> = opens::SYSCALLS
+                .iter()
+                .copied()
+                .filter(|s| {
+                    loaded(&format!("opens_enter_{s}")) && loaded(&format!("opens_exit_{s}"))
+                })
+                .collect();
+            for s in opens::SYSCALLS.iter().filter(|s| !traced.contains(s)) {
+                plan.degraded.push(format!(
+                    "{s}: not traced ({})",
+                    obj.state_of(&format!("opens_exit_{s}"))
+                        .map(|st| format!("{st:?}"))
+                        .unwrap_or_else(|| "no program".into())
+                ));
+            }
+            if traced.is_empty() {
+                plan.why.push("no open syscall program loaded".into());
+                return plan;
+            }
+            let walk = if caps.has(probe::BPF_LOOP) {
+                "bpf_loop path walk".to_string()
+            } else {
+                plan.degraded.push(
+                    "no bpf_loop (kernel < 5.17): bounded path walk of 256 steps; deeper paths are flagged truncated"
+                        .into(),
+                );
+                "bounded-loop path walk".to_string()
+            };
+            plan.why.push(caps.why(probe::BPF_LOOP));
+            plan.backend = Some(format!(
+                "syscall tracepoints ({}), {walk}",
+                traced.join(", ")
+            ));
+        }
+        Err(e) => plan.why.push(e),
+    }
+    plan
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a step needs, saying which, or tells you the
+# exact command to run when it cannot (not root).
+#
+#   scripts/deps.sh build   # what building the agent needs
+#   scripts/deps.sh test    # what the whole test suite needs
+set -euo pipefail
+
+build_pkgs=(pkg-config libelf-dev zlib1g-dev make gcc)
+# clang-19/llvm-19: the pinned BPF toolchain (reproducibility check).
+# btrfs-progs/xfsprogs/util-linux: the real filesystems the tests mount.
+test_pkgs=("${build_pkgs[@]}" clang-19 llvm-19 btrfs-progs xfsprogs util-linux mount)
+
+case "${1:-}" in
+build) want=("${build_pkgs[@]}") ;;
+test) want=("${test_pkgs[@]}") ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+	echo "vigil: missing system packages: ${missing[*]}" >&2
+	echo "vigil: install them with:  sudo sh -c '$cmd'" >&2
+	exit 1
+fi
+echo "vigil: installing system packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,51 @@
+//! Project automation: `cargo xtask <command>`.
+//!
+//! Commands that touch the kernel side of the build live here so that the
+//! agent itself never needs clang or network access to compile.
+
+mod bpf_build;
+mod debian;
+mod vmlinux;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
+  check-bpf               fail if the committed objects differ from a fresh build
+  gen-vmlinux [ARCH...]   regenerate bpf/vmlinux/<arch>/vmlinux.h from Debian kernel BTF
+";
+
+/// The workspace root: xtask lives one level below it.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match cmd.as_str() {
+        "build-bpf" => bpf_build::build(rest),
+        "check-bpf" => bpf_build::check(rest),
+        "gen-vmlinux" => vmlinux::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
