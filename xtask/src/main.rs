@@ -3,6 +3,7 @@
 //! Commands that touch the kernel side of the build live here so that the
 //! agent itself never needs clang or network access to compile.
 
+mod bench;
 mod bpf_build;
 mod debian;
 mod vmlinux;
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
   build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
   check-bpf               fail if the committed objects differ from a fresh build
   gen-vmlinux [ARCH...]   regenerate bpf/vmlinux/<arch>/vmlinux.h from Debian kernel BTF
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match cmd.as_str() {
+        "bench" => bench::run(rest),
+        "bench-open-loop" => bench::open_loop(rest),
         "build-bpf" => bpf_build::build(rest),
         "check-bpf" => bpf_build::check(rest),
         "gen-vmlinux" => vmlinux::run(rest),

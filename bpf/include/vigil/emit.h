@@ -10,6 +10,13 @@
 #include "abi.h"
 #include "abi_btf.h"
 
+/*
+ * Waking the consumer for every record costs more than the record itself
+ * at high rates.  Records are written without a wakeup until this much
+ * is pending; the consumer's poll timeout bounds the latency otherwise.
+ */
+#define VIGIL_WAKEUP_BYTES (128 * 1024)
+
 /* User space resizes this before load (set_max_entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -64,7 +71,10 @@ static __always_inline int vigil_emit(void *rec, __u64 size, __u64 max, __u32 sl
 	if (size > max)
 		size = max;
 	((struct vigil_event_header *)rec)->size = size;
-	err = bpf_ringbuf_output(&vigil_events, rec, size, 0);
+	err = bpf_ringbuf_output(&vigil_events, rec, size,
+				 bpf_ringbuf_query(&vigil_events, BPF_RB_AVAIL_DATA) >= VIGIL_WAKEUP_BYTES
+					 ? BPF_RB_FORCE_WAKEUP
+					 : BPF_RB_NO_WAKEUP);
 	if (!c)
 		return err;
 	if (err) {

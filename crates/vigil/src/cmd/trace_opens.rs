@@ -24,6 +24,10 @@ use vigil_trace::summary::{self, TraceTotals};
 
 use crate::cli::TraceOpensArgs;
 
+/// The kernel wakes the consumer only once a batch is pending, so this
+/// bounds how late a lone event can be.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Everything a trace needs, whichever command started it.
 pub struct TraceSpec {
     pub filter: OpensFilter,
