@@ -20,7 +20,10 @@ const WORKLOAD_COMM: &str = "vigil-bench";
 /// named vigil-bench. Run as `xtask bench-open-loop N PATH`.
 pub fn open_loop(args: &[String]) -> Result<(), String> {
     let (n, path) = match args {
-        [n, p] => (n.parse::<u64>().map_err(|e| format!("N: {e}"))?, PathBuf::from(p)),
+        [n, p] => (
+            n.parse::<u64>().map_err(|e| format!("N: {e}"))?,
+            PathBuf::from(p),
+        ),
         _ => return Err("usage: bench-open-loop N PATH".into()),
     };
     fs::write("/proc/self/comm", WORKLOAD_COMM).map_err(|e| format!("set comm: {e}"))?;
@@ -64,15 +67,31 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 fn bench_opens(args: &[String]) -> Result<(), String> {
-    let iterations: u64 = args.first().map_or(Ok(200_000), |s| s.parse()).map_err(|e| format!("{e}"))?;
-    let rounds: usize = args.get(1).map_or(Ok(5), |s| s.parse()).map_err(|e| format!("{e}"))?;
+    let iterations: u64 = args
+        .first()
+        .map_or(Ok(200_000), |s| s.parse())
+        .map_err(|e| format!("{e}"))?;
+    let rounds: usize = args
+        .get(1)
+        .map_or(Ok(5), |s| s.parse())
+        .map_err(|e| format!("{e}"))?;
     if !Path::new(OPENSNOOP).exists() {
-        return Err(format!("{OPENSNOOP} missing: apt-get install -y libbpf-tools"));
+        return Err(format!(
+            "{OPENSNOOP} missing: apt-get install -y libbpf-tools"
+        ));
     }
     let root = repo_root();
     let status = Command::new("cargo")
         .current_dir(&root)
-        .args(["build", "--release", "--locked", "-p", "vigil", "-p", "xtask"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "vigil",
+            "-p",
+            "xtask",
+        ])
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
@@ -86,7 +105,12 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
     let target = work.join("target-file");
     fs::write(&target, b"x").map_err(|e| e.to_string())?;
 
-    let modes = [Mode::Untraced, Mode::Opensnoop, Mode::VigilTable, Mode::VigilJson];
+    let modes = [
+        Mode::Untraced,
+        Mode::Opensnoop,
+        Mode::VigilTable,
+        Mode::VigilJson,
+    ];
     let mut samples: Vec<Vec<Sample>> = modes.iter().map(|_| Vec::new()).collect();
     for round in 0..rounds {
         for k in 0..modes.len() {
@@ -109,7 +133,12 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
     println!("|---|---|---|---|---|");
     for (m, ss) in modes.iter().zip(&samples) {
         let t = median(ss.iter().map(|s| s.secs).collect());
-        let ratios = median(ss.iter().zip(&samples[0]).map(|(s, b)| s.secs / b.secs).collect());
+        let ratios = median(
+            ss.iter()
+                .zip(&samples[0])
+                .map(|(s, b)| s.secs / b.secs)
+                .collect(),
+        );
         let delivered = if *m == Mode::Untraced {
             "-".to_string()
         } else {
@@ -117,7 +146,10 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
             format!("{worst} / {iterations}")
         };
         let cpu = median(ss.iter().map(|s| s.tracer_cpu).collect());
-        println!("| {} | {t:.3} | {ratios:.2} | {delivered} | {cpu:.2} |", m.name());
+        println!(
+            "| {} | {t:.3} | {ratios:.2} | {delivered} | {cpu:.2} |",
+            m.name()
+        );
     }
     let _ = base;
     for (m, ss) in modes.iter().zip(&samples) {
@@ -133,7 +165,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn run_mode(mode: Mode, vigil: &Path, xtask: &Path, work: &Path, target: &Path, n: u64) -> Result<Sample, String> {
+fn run_mode(
+    mode: Mode,
+    vigil: &Path,
+    xtask: &Path,
+    work: &Path,
+    target: &Path,
+    n: u64,
+) -> Result<Sample, String> {
     let out = work.join("trace.out");
     let err = work.join("trace.err");
     let _ = fs::remove_file(&out);
@@ -182,13 +221,17 @@ fn run_mode(mode: Mode, vigil: &Path, xtask: &Path, work: &Path, target: &Path, 
         // Let the tracer catch up before it is told to stop.
         std::thread::sleep(Duration::from_millis(500));
         tracer_cpu = cpu_seconds(child.id()) - cpu_before;
-        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
         let _ = child.wait();
     }
     let target_name = target.to_string_lossy().into_owned();
     let delivered = match mode {
         Mode::Untraced => 0,
-        _ => count_lines(&out, |l| l.contains(WORKLOAD_COMM) && l.contains(&target_name[target_name.len() - 11..])),
+        _ => count_lines(&out, |l| {
+            l.contains(WORKLOAD_COMM) && l.contains(&target_name[target_name.len() - 11..])
+        }),
     };
     let note = fs::read_to_string(&err).unwrap_or_default();
     let dropped_note = note
@@ -196,7 +239,12 @@ fn run_mode(mode: Mode, vigil: &Path, xtask: &Path, work: &Path, target: &Path, 
         .filter(|l| l.contains("lost") || (l.contains("dropped") && !l.contains("dropped 0")))
         .collect::<Vec<_>>()
         .join("; ");
-    Ok(Sample { secs, delivered, tracer_cpu, dropped_note })
+    Ok(Sample {
+        secs,
+        delivered,
+        tracer_cpu,
+        dropped_note,
+    })
 }
 
 fn wait_for(file: &Path, needle: &str, timeout: Duration) -> Result<(), String> {
@@ -207,18 +255,28 @@ fn wait_for(file: &Path, needle: &str, timeout: Duration) -> Result<(), String> 
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(format!("tracer did not start: {}", fs::read_to_string(file).unwrap_or_default()))
+    Err(format!(
+        "tracer did not start: {}",
+        fs::read_to_string(file).unwrap_or_default()
+    ))
 }
 
 fn count_lines(file: &Path, pred: impl Fn(&str) -> bool) -> u64 {
     let bytes = fs::read(file).unwrap_or_default();
-    bytes.split(|&b| b == b'\n').filter(|l| pred(&String::from_utf8_lossy(l))).count() as u64
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| pred(&String::from_utf8_lossy(l)))
+        .count() as u64
 }
 
 /// User + system CPU seconds of a process, from /proc/PID/stat.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { return 0.0 };
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+        return 0.0;
+    };
     let f: Vec<&str> = rest.split(' ').collect();
     let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
