@@ -210,9 +210,7 @@ pub fn trace(spec: &TraceSpec, stop: &AtomicBool) -> Result<(TraceTotals, ringbu
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        consumer
-            .poll(Duration::from_millis(100))
-            .map_err(anyhow::Error::msg)?;
+        consumer.poll(POLL_INTERVAL).map_err(anyhow::Error::msg)?;
         let mut s = sink.borrow_mut();
         if let Some(e) = s.error.take() {
             bail!("writing events failed: {e}");
