@@ -8,8 +8,12 @@ set -euo pipefail
 
 build_pkgs=(pkg-config libelf-dev zlib1g-dev make gcc)
 # clang-19/llvm-19: the pinned BPF toolchain (reproducibility check).
-# btrfs-progs/xfsprogs/util-linux: the real filesystems the tests mount.
-test_pkgs=("${build_pkgs[@]}" clang-19 llvm-19 btrfs-progs xfsprogs util-linux mount)
+# btrfs-progs/xfsprogs/e2fsprogs: the real filesystems the tests mount.
+# qemu-system-*/kmod/xz-utils/zstd: the real-kernel matrix (cargo xtask vmtest);
+# gcc-aarch64-linux-gnu + libzstd-dev: its static arm64 guest tracer.
+test_pkgs=("${build_pkgs[@]}" clang-19 llvm-19 btrfs-progs xfsprogs e2fsprogs util-linux mount
+	qemu-system-x86 qemu-system-arm kmod xz-utils zstd dpkg debian-archive-keyring
+	gcc-aarch64-linux-gnu libzstd-dev)
 
 case "${1:-}" in
 build) want=("${build_pkgs[@]}") ;;

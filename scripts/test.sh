@@ -18,3 +18,5 @@ step "BPF objects are reproducible from their sources (pinned clang-19)"
 cargo xtask check-bpf
 step "tests on the host kernel"
 cargo test --locked --workspace
+step "real kernels in QEMU: 5.10, 6.1, 6.12 (x86_64); 6.1, 6.12 (arm64)"
+cargo xtask vmtest

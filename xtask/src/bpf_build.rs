@@ -231,7 +231,7 @@ fn require_tool(tool: &str) -> Result<(), String> {
 }
 
 /// The version of libbpf-sys that Cargo.lock pins.
-fn locked_libbpf_sys(root: &Path) -> Result<String, String> {
+pub(crate) fn locked_libbpf_sys(root: &Path) -> Result<String, String> {
     let lock =
         fs::read_to_string(root.join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
     let mut lines = lock.lines();
@@ -245,9 +245,9 @@ fn locked_libbpf_sys(root: &Path) -> Result<String, String> {
     Err("libbpf-sys is not in Cargo.lock".into())
 }
 
-/// Copies libbpf's BPF headers from the pinned libbpf-sys crate source into
-/// target/bpf-include/bpf, fetching the crate first if needed.
-fn stage_libbpf_headers(root: &Path) -> Result<PathBuf, String> {
+/// The libbpf source tree (`libbpf/src`) inside the pinned libbpf-sys
+/// crate, fetching the crate first if needed.
+pub(crate) fn libbpf_src(root: &Path) -> Result<PathBuf, String> {
     let version = locked_libbpf_sys(root)?;
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
@@ -259,22 +259,26 @@ fn stage_libbpf_headers(root: &Path) -> Result<PathBuf, String> {
             p.exists().then_some(p)
         })
     };
-    let src = match find() {
-        Some(p) => p,
-        None => {
-            Command::new("cargo")
-                .current_dir(root)
-                .arg("fetch")
-                .status()
-                .map_err(|e| format!("cargo fetch: {e}"))?;
-            find().ok_or_else(|| {
-                format!(
-                    "libbpf-sys {version} source not found in {}",
-                    cargo_home.display()
-                )
-            })?
-        }
-    };
+    if let Some(p) = find() {
+        return Ok(p);
+    }
+    Command::new("cargo")
+        .current_dir(root)
+        .arg("fetch")
+        .status()
+        .map_err(|e| format!("cargo fetch: {e}"))?;
+    find().ok_or_else(|| {
+        format!(
+            "libbpf-sys {version} source not found in {}",
+            cargo_home.display()
+        )
+    })
+}
+
+/// Copies libbpf's BPF headers from the pinned libbpf-sys crate source into
+/// target/bpf-include/bpf.
+fn stage_libbpf_headers(root: &Path) -> Result<PathBuf, String> {
+    let src = libbpf_src(root)?;
     let dest = root.join("target/bpf-include/bpf");
     fs::create_dir_all(&dest).map_err(|e| format!("mkdir {}: {e}", dest.display()))?;
     for h in LIBBPF_HEADERS {

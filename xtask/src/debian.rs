@@ -7,7 +7,7 @@
 //! mirror that is mid-sync for one architecture cannot spoil the indexes of
 //! another, and it lets the architecture be "native" so package names need no
 //! `:arch` qualifier. To inspect a state by hand:
-//! `APT_CONFIG=.cache/apt/trixie-arm64/apt.conf apt-cache policy busybox-static`.
+//! `APT_CONFIG=~/.cache/vigil/apt/trixie-arm64/apt.conf apt-cache policy busybox-static`.
 //!
 //! Proxies are taken from the usual `http_proxy` environment variable, since
 //! the host's apt configuration is deliberately not read.
@@ -78,7 +78,6 @@ pub const ARM64_6_12: KernelSlot = KernelSlot {
 
 /// The kernels the VM test matrix boots. Backports are deliberately absent:
 /// each slot is the kernel a stock installation of that release runs.
-#[expect(dead_code, reason = "consumed by the VM test harness")]
 pub const KERNEL_SLOTS: &[KernelSlot] = &[AMD64_5_10, AMD64_6_1, AMD64_6_12, ARM64_6_1, ARM64_6_12];
 
 /// A concrete binary package version available from the mirror.
@@ -97,12 +96,18 @@ pub struct Deb {
     pub sha256: String,
 }
 
-/// Root of the project's download cache: `$VIGIL_CACHE_DIR`, or the
-/// gitignored `<repo>/.cache`. Always absolute, as apt runs in other
-/// directories.
+/// Root of the project's download cache: `$VIGIL_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/vigil` or `~/.cache/vigil`, so every clone on a machine
+/// (CI's fresh ones included) shares the kernels it downloaded. Always
+/// absolute, as apt runs in other directories.
 pub fn cache_dir() -> PathBuf {
-    match std::env::var_os("VIGIL_CACHE_DIR") {
-        Some(dir) if !dir.is_empty() => std::path::absolute(&dir).unwrap_or_else(|_| dir.into()),
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(dir) = var("VIGIL_CACHE_DIR") {
+        return std::path::absolute(&dir).unwrap_or_else(|_| dir.into());
+    }
+    match (var("XDG_CACHE_HOME"), var("HOME")) {
+        (Some(x), _) => PathBuf::from(x).join("vigil"),
+        (None, Some(h)) => PathBuf::from(h).join(".cache/vigil"),
         _ => crate::repo_root().join(".cache"),
     }
 }

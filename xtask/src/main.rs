@@ -5,8 +5,11 @@
 
 mod bench;
 mod bpf_build;
+mod cpio;
 mod debian;
+mod guest_c;
 mod vmlinux;
+mod vmtest;
 
 use std::process::ExitCode;
 
@@ -16,6 +19,8 @@ commands:
   bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
   build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
   check-bpf               fail if the committed objects differ from a fresh build
+  build-guest-trace ARCH  build the static C guest tracer (x86_64, aarch64) into target/guest-trace/
+  vmtest [SLOT...]        boot Debian kernels in QEMU and run the scenario suite (e.g. x86_64-6.1)
   gen-vmlinux [ARCH...]   regenerate bpf/vmlinux/<arch>/vmlinux.h from Debian kernel BTF
 ";
 
@@ -39,6 +44,8 @@ fn main() -> ExitCode {
         "build-bpf" => bpf_build::build(rest),
         "check-bpf" => bpf_build::check(rest),
         "gen-vmlinux" => vmlinux::run(rest),
+        "build-guest-trace" => guest_c::run(rest),
+        "vmtest" => vmtest::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -76,10 +76,11 @@ pub fn excerpt(lines: &[String], program: Option<&str>) -> String {
                     && !l.starts_with("verification time")
             })
             .collect();
-        let tail = body.len().saturating_sub(3);
+        // The verifier's verdict is its last line: put it first.
         out.extend(
-            body[tail..]
-                .iter()
+            body.iter()
+                .rev()
+                .take(3)
                 .map(|l| format!("verifier: {}", l.trim())),
         );
     }

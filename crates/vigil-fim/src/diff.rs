@@ -1,0 +1,82 @@
+//! What differs between the baseline's record of a file and the disk.
+
+use crate::record::{hex, FileRecord};
+
+/// One attribute that changed, with its values before and after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrChange {
+    pub name: &'static str,
+    pub before: String,
+    pub after: String,
+}
+
+/// The differences between two observations of the same path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub content: bool,
+    pub attributes: Vec<AttrChange>,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        !self.content && self.attributes.is_empty()
+    }
+}
+
+fn opt_hex(h: &Option<[u8; 32]>) -> String {
+    h.map(|h| hex(&h)).unwrap_or_default()
+}
+
+/// Compares `old` and `new`. Content differs when a digest both sides
+/// have differs, or (without digests) when size or mtime differ.
+pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
+    let mut d = Delta::default();
+    let hashed = |r: &FileRecord| r.hashes.sha256.is_some() || r.hashes.blake3.is_some();
+    d.content = if hashed(old) && hashed(new) {
+        (old.hashes.sha256.is_some()
+            && new.hashes.sha256.is_some()
+            && old.hashes.sha256 != new.hashes.sha256)
+            || (old.hashes.blake3.is_some()
+                && new.hashes.blake3.is_some()
+                && old.hashes.blake3 != new.hashes.blake3)
+            || old.size != new.size
+    } else {
+        old.size != new.size || old.mtime_ns != new.mtime_ns
+    } || old.link_target != new.link_target;
+    let mut attr = |name, before: String, after: String| {
+        if before != after {
+            d.attributes.push(AttrChange {
+                name,
+                before,
+                after,
+            });
+        }
+    };
+    attr(
+        "type",
+        old.file_type.as_str().into(),
+        new.file_type.as_str().into(),
+    );
+    attr(
+        "mode",
+        format!("{:o}", old.mode & 0o7777),
+        format!("{:o}", new.mode & 0o7777),
+    );
+    attr("uid", old.uid.to_string(), new.uid.to_string());
+    attr("gid", old.gid.to_string(), new.gid.to_string());
+    attr("inode", old.ino.to_string(), new.ino.to_string());
+    if d.content {
+        attr("size", old.size.to_string(), new.size.to_string());
+        attr(
+            "sha256",
+            opt_hex(&old.hashes.sha256),
+            opt_hex(&new.hashes.sha256),
+        );
+        attr(
+            "blake3",
+            opt_hex(&old.hashes.blake3),
+            opt_hex(&new.hashes.blake3),
+        );
+    }
+    d
+}

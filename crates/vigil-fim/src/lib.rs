@@ -1,0 +1,16 @@
+//! File-integrity monitoring: what is on disk, what it was, and what
+//! changed.
+//!
+//! - [`record`]: one file's identity, attributes and content hashes;
+//! - [`tree`]: the watched trees and their per-tree choices;
+//! - [`scan`]: walking trees and hashing in parallel;
+//! - [`store`]: the baseline, a crash-safe SQLite database;
+//! - [`diff`]: what differs between a baseline record and the disk;
+//! - [`reconcile`]: a scan compared with the baseline, applied to it.
+
+pub mod diff;
+pub mod reconcile;
+pub mod record;
+pub mod scan;
+pub mod store;
+pub mod tree;

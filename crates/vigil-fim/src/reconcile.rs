@@ -1,0 +1,158 @@
+//! A scan compared with the baseline, and the baseline brought up to date.
+//!
+//! This is how nothing is missed: at start-up (changes made while the
+//! agent was down), after any lost event, and on the periodic safety-net
+//! scan, the disk is compared with the baseline and every difference is
+//! reported.
+
+use std::collections::HashMap;
+
+use crate::diff::{delta, Delta};
+use crate::record::FileRecord;
+use crate::scan::{scan, ScanIssue};
+use crate::store::{Store, StoreError};
+use crate::tree::{tree_for, WatchedTree};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Modified,
+    Deleted,
+}
+
+/// One difference between the baseline and the disk.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub old: Option<FileRecord>,
+    pub new: Option<FileRecord>,
+    pub delta: Delta,
+}
+
+impl Change {
+    pub fn path(&self) -> &[u8] {
+        &self
+            .new
+            .as_ref()
+            .or(self.old.as_ref())
+            .expect("a change has a record")
+            .path
+    }
+}
+
+/// Classifies `old` (baseline) against `new` (disk) for a path, honouring
+/// the tree's choice of content and attribute reporting. `None`: nothing
+/// to report.
+pub fn classify(
+    tree: Option<&WatchedTree>,
+    old: Option<FileRecord>,
+    new: Option<FileRecord>,
+) -> Option<Change> {
+    match (old, new) {
+        (None, None) => None,
+        (None, Some(n)) => Some(Change {
+            kind: ChangeKind::Created,
+            old: None,
+            new: Some(n),
+            delta: Delta::default(),
+        }),
+        (Some(o), None) => Some(Change {
+            kind: ChangeKind::Deleted,
+            old: Some(o),
+            new: None,
+            delta: Delta::default(),
+        }),
+        (Some(o), Some(n)) => {
+            let mut d = delta(&o, &n);
+            if tree.is_some_and(|t| !t.content) {
+                d.content = false;
+            }
+            if tree.is_some_and(|t| !t.attributes) {
+                d.attributes
+                    .retain(|a| matches!(a.name, "size" | "sha256" | "blake3" | "type"));
+            }
+            (!d.is_empty()).then_some(Change {
+                kind: ChangeKind::Modified,
+                old: Some(o),
+                new: Some(n),
+                delta: d,
+            })
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub changes: Vec<Change>,
+    pub issues: Vec<ScanIssue>,
+    pub files: u64,
+    pub bytes_hashed: u64,
+    /// True when there was no baseline yet: it was established, and
+    /// nothing is reported as created.
+    pub established: bool,
+}
+
+const BASELINE_DONE: &str = "baseline_complete";
+
+/// Scans `trees`, reports every difference with the baseline, and stores
+/// the scan as the new baseline for those trees.
+pub fn reconcile(
+    store: &mut Store,
+    trees: &[WatchedTree],
+    progress: bool,
+) -> Result<Reconciled, StoreError> {
+    let established = store.meta(BASELINE_DONE)?.is_none();
+    let scanned = scan(trees, progress);
+    let mut old: HashMap<Vec<u8>, FileRecord> = store
+        .all()?
+        .into_iter()
+        .map(|r| (r.path.clone(), r))
+        .collect();
+    let mut changes = Vec::new();
+    for rec in &scanned.records {
+        let tree = tree_for(trees, rec.path());
+        let before = old.remove(&rec.path);
+        if let Some(c) = classify(tree, before, Some(rec.clone())) {
+            changes.push(c);
+        }
+    }
+    // Unreadable or vanished files keep their baseline record: absence of
+    // evidence is not a deletion.
+    let unseen: Vec<Vec<u8>> = scanned
+        .issues
+        .iter()
+        .filter_map(|i| match i {
+            ScanIssue::Unreadable(p, _) | ScanIssue::Unlistable(p, _) => {
+                Some(p.as_os_str().as_encoded_bytes().to_vec())
+            }
+            ScanIssue::Vanished(_) => None,
+        })
+        .collect();
+    let mut deletes = Vec::new();
+    for (path, rec) in old {
+        if unseen.iter().any(|u| path.starts_with(u)) {
+            continue;
+        }
+        let tree = tree_for(trees, rec.path());
+        if tree.is_some() {
+            changes.push(Change {
+                kind: ChangeKind::Deleted,
+                old: Some(rec),
+                new: None,
+                delta: Delta::default(),
+            });
+        }
+        // Outside every tree now (the config changed): dropped silently.
+        deletes.push(path);
+    }
+    store.apply(&scanned.records, &deletes)?;
+    store.set_meta(BASELINE_DONE, "1")?;
+    changes.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(Reconciled {
+        changes: if established { Vec::new() } else { changes },
+        issues: scanned.issues,
+        files: scanned.records.len() as u64,
+        bytes_hashed: scanned.bytes_hashed,
+        established,
+    })
+}

@@ -1,0 +1,105 @@
+//! One file as the baseline keeps it.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl FileType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Dir => "dir",
+            Self::Symlink => "symlink",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "file" => Self::File,
+            "dir" => Self::Dir,
+            "symlink" => Self::Symlink,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Content digests; each is computed only when its tree asks for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hashes {
+    pub sha256: Option<[u8; 32]>,
+    pub blake3: Option<[u8; 32]>,
+}
+
+/// A file's identity, attributes and content, as of one observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The path as bytes: never re-encoded.
+    pub path: Vec<u8>,
+    pub file_type: FileType,
+    pub size: u64,
+    /// Permission and type bits (st_mode).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    pub dev: u64,
+    /// For symlinks: the target, as bytes.
+    pub link_target: Option<Vec<u8>>,
+    pub hashes: Hashes,
+}
+
+impl FileRecord {
+    /// Attributes from lstat(2); hashes are filled in separately.
+    pub fn from_metadata(path: &Path, md: &std::fs::Metadata) -> Self {
+        let ft = md.file_type();
+        let file_type = if ft.is_file() {
+            FileType::File
+        } else if ft.is_dir() {
+            FileType::Dir
+        } else if ft.is_symlink() {
+            FileType::Symlink
+        } else {
+            FileType::Other
+        };
+        let link_target = (file_type == FileType::Symlink)
+            .then(|| {
+                std::fs::read_link(path)
+                    .ok()
+                    .map(|t| t.as_os_str().as_bytes().to_vec())
+            })
+            .flatten();
+        Self {
+            path: path.as_os_str().as_bytes().to_vec(),
+            file_type,
+            size: md.size(),
+            mode: md.mode(),
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+            ino: md.ino(),
+            dev: md.dev(),
+            link_target,
+            hashes: Hashes::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        Path::new(std::ffi::OsStr::from_bytes(&self.path))
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

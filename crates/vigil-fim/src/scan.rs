@@ -1,0 +1,214 @@
+//! Walking watched trees and hashing their files, in parallel.
+//!
+//! The walk is cheap and sequential per tree; hashing is spread over every
+//! core with rayon. Files are read with O_NOATIME so a scan leaves no
+//! trace, and a file that vanishes or cannot be read is reported as such,
+//! never as a content change.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use sha2::Digest;
+
+use crate::record::{FileRecord, FileType, Hashes};
+use crate::tree::{tree_for, HashChoice, WatchedTree};
+
+/// Why a path has no (or an incomplete) record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanIssue {
+    /// Gone between listing and hashing.
+    Vanished(PathBuf),
+    /// Kept with attributes only: its content could not be read.
+    Unreadable(PathBuf, String),
+    /// A directory that could not be listed.
+    Unlistable(PathBuf, String),
+}
+
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    pub records: Vec<FileRecord>,
+    pub issues: Vec<ScanIssue>,
+    pub bytes_hashed: u64,
+}
+
+/// Hashes a file's content with the digests `choice` asks for.
+pub fn hash_file(path: &Path, choice: HashChoice) -> io::Result<(Hashes, u64)> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true)
+        .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    // O_NOATIME is refused for files we do not own without CAP_FOWNER.
+    let mut f = match opts.open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)?,
+        r => r?,
+    };
+    let mut sha = choice.sha256.then(sha2::Sha256::new);
+    let mut b3 = choice.blake3.then(blake3::Hasher::new);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        if let Some(h) = sha.as_mut() {
+            h.update(&buf[..n]);
+        }
+        if let Some(h) = b3.as_mut() {
+            h.update(&buf[..n]);
+        }
+    }
+    Ok((
+        Hashes {
+            sha256: sha.map(|h| h.finalize().into()),
+            blake3: b3.map(|h| *h.finalize().as_bytes()),
+        },
+        total,
+    ))
+}
+
+/// lstat + (for regular files) hashes: one observation of `path`.
+/// `Ok(None)`: the path does not exist.
+pub fn observe(path: &Path, choice: HashChoice) -> Result<Option<FileRecord>, ScanIssue> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
+    };
+    let mut rec = FileRecord::from_metadata(path, &md);
+    if rec.file_type == FileType::File && (choice.sha256 || choice.blake3) {
+        match hash_file(path, choice) {
+            Ok((h, _)) => rec.hashes = h,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
+        }
+        // Changed while we read it: attributes must describe what we hashed.
+        if let Ok(after) = std::fs::symlink_metadata(path) {
+            if after.mtime_nsec() != md.mtime_nsec() || after.size() != md.size() {
+                rec = FileRecord {
+                    hashes: rec.hashes.clone(),
+                    ..FileRecord::from_metadata(path, &after)
+                };
+            }
+        }
+    }
+    Ok(Some(rec))
+}
+
+/// Lists every path of the trees (excludes applied, no symlink following).
+pub fn list(trees: &[WatchedTree]) -> (Vec<(PathBuf, std::fs::Metadata)>, Vec<ScanIssue>) {
+    let mut entries = Vec::new();
+    let mut issues = Vec::new();
+    for t in trees {
+        let depth = if t.recursive { usize::MAX } else { 1 };
+        let mut it = walkdir::WalkDir::new(&t.path)
+            .follow_links(false)
+            .max_depth(depth)
+            .into_iter();
+        while let Some(item) = it.next() {
+            match item {
+                Ok(e) => {
+                    let p = e.path();
+                    // Nested trees: the deepest tree owns its paths.
+                    let owner = tree_for(trees, p).map(|o| o.path.as_path());
+                    if t.excludes.is_match(p) || owner != Some(t.path.as_path()) {
+                        if e.file_type().is_dir() && t.excludes.is_match(p) {
+                            it.skip_current_dir();
+                        }
+                        continue;
+                    }
+                    match e.metadata() {
+                        Ok(md) => entries.push((p.to_path_buf(), md)),
+                        Err(err) => {
+                            issues.push(ScanIssue::Unreadable(p.to_path_buf(), err.to_string()))
+                        }
+                    }
+                }
+                Err(err) => {
+                    let p = err
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| t.path.clone());
+                    if err
+                        .io_error()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound)
+                    {
+                        issues.push(ScanIssue::Vanished(p));
+                    } else {
+                        issues.push(ScanIssue::Unlistable(p, err.to_string()));
+                    }
+                }
+            }
+        }
+    }
+    (entries, issues)
+}
+
+/// Scans every tree. `progress` shows a bar (use it on a terminal only).
+pub fn scan(trees: &[WatchedTree], progress: bool) -> ScanResult {
+    let (entries, mut issues) = list(trees);
+    let total: u64 = entries
+        .iter()
+        .filter(|(_, m)| m.is_file())
+        .map(|(_, m)| m.len())
+        .sum();
+    let bar = if progress {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} hashing {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let found_issues = Mutex::new(Vec::new());
+    let records: Vec<FileRecord> = entries
+        .into_par_iter()
+        .filter_map(|(path, md)| {
+            let choice = tree_for(trees, &path).map(|t| t.hashes).unwrap_or_default();
+            let mut rec = FileRecord::from_metadata(&path, &md);
+            if rec.file_type == FileType::File && (choice.sha256 || choice.blake3) {
+                match hash_file(&path, choice) {
+                    Ok((h, n)) => {
+                        rec.hashes = h;
+                        bar.inc(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        found_issues.lock().unwrap().push(ScanIssue::Vanished(path));
+                        return None;
+                    }
+                    Err(e) => found_issues
+                        .lock()
+                        .unwrap()
+                        .push(ScanIssue::Unreadable(path, e.to_string())),
+                }
+            }
+            Some(rec)
+        })
+        .collect();
+    bar.finish_and_clear();
+    issues.extend(found_issues.into_inner().unwrap());
+    let bytes_hashed = records
+        .iter()
+        .filter(|r| r.hashes.sha256.is_some() || r.hashes.blake3.is_some())
+        .map(|r| r.size)
+        .sum();
+    ScanResult {
+        records,
+        issues,
+        bytes_hashed,
+    }
+}

@@ -1,0 +1,194 @@
+//! The baseline: one SQLite database, in WAL mode with full syncs, so a
+//! crash or power cut leaves it either before or after a change, never
+//! half-way. Paths are stored as bytes (BLOB), exactly.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::record::{FileRecord, FileType, Hashes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("baseline {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("baseline {path}: cannot create its directory: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS files (
+    path        BLOB PRIMARY KEY,
+    type        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mode        INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    gid         INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,
+    dev         INTEGER NOT NULL,
+    link_target BLOB,
+    sha256      BLOB,
+    blake3      BLOB
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+fn to_hash(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
+    v.and_then(|b| b.try_into().ok())
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
+    Ok(FileRecord {
+        path: r.get(0)?,
+        file_type: FileType::parse(&r.get::<_, String>(1)?),
+        size: r.get::<_, i64>(2)? as u64,
+        mode: r.get(3)?,
+        uid: r.get(4)?,
+        gid: r.get(5)?,
+        mtime_ns: r.get(6)?,
+        ctime_ns: r.get(7)?,
+        ino: r.get::<_, i64>(8)? as u64,
+        dev: r.get::<_, i64>(9)? as u64,
+        link_target: r.get(10)?,
+        hashes: Hashes {
+            sha256: to_hash(r.get(11)?),
+            blake3: to_hash(r.get(12)?),
+        },
+    })
+}
+
+const COLUMNS: &str =
+    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3";
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let err = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn get(&self, path: &[u8]) -> Result<Option<FileRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM files WHERE path = ?1"),
+                [path],
+                from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn all(&self) -> Result<Vec<FileRecord>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM files ORDER BY path"))
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], from_row).map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes `upserts` and removes `deletes` in one transaction.
+    pub fn apply(&mut self, upserts: &[FileRecord], deletes: &[Vec<u8>]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut ins = tx
+                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"))
+                .map_err(err)?;
+            for r in upserts {
+                ins.execute(params![
+                    r.path,
+                    r.file_type.as_str(),
+                    r.size as i64,
+                    r.mode,
+                    r.uid,
+                    r.gid,
+                    r.mtime_ns,
+                    r.ctime_ns,
+                    r.ino as i64,
+                    r.dev as i64,
+                    r.link_target,
+                    r.hashes.sha256.map(|h| h.to_vec()),
+                    r.hashes.blake3.map(|h| h.to_vec()),
+                ])
+                .map_err(err)?;
+            }
+            let mut del = tx
+                .prepare("DELETE FROM files WHERE path = ?1")
+                .map_err(err)?;
+            for p in deletes {
+                del.execute([p]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}

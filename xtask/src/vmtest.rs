@@ -1,0 +1,611 @@
+//! `cargo xtask vmtest`: the real-kernel test matrix.
+//!
+//! For each kernel slot (Debian cloud kernels 5.10, 6.1 and 6.12 on
+//! x86_64; 6.1 and 6.12 on arm64), it boots the kernel under QEMU TCG with
+//! BPF LSM enabled, from an initramfs holding busybox, the binary under
+//! test and the kernel's own filesystem modules, with btrfs, xfs and ext4
+//! images as virtio disks. Inside, the scenario suite (crates/
+//! vigil-scenarios, the same cases the host runs) mounts every layout,
+//! traces its workload and prints the events; the host checks them.
+//!
+//! Every cell is a pass or a fail. A guest that hangs or panics fails all
+//! its cells, inside a timeout, and its console log is kept and named.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vigil_scenarios::{cases, check, images, parse_events, setup_script, workload_script, Devices};
+
+use crate::cpio::{self, Entry};
+use crate::debian::{self, AptCache, KernelSlot};
+use crate::repo_root;
+
+/// Under TCG a guest boots in seconds; the suite inside takes well under
+/// a minute. A guest still running after this has hung.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// Scratch root of the scenarios inside the guest.
+const GUEST_ROOT: &str = "/vt";
+const MODULES: &[&str] = &[
+    "loop",
+    "overlay",
+    "btrfs",
+    "xfs",
+    "ext4",
+    "virtio_blk",
+    "virtio_pci",
+];
+
+/// What runs in a guest: the real agent where Rust builds for the arch,
+/// the C guest tracer elsewhere (see vmtest/guest/guest-trace.c).
+enum Tracer {
+    Vigil(PathBuf),
+    GuestTrace(PathBuf),
+}
+
+impl Tracer {
+    fn doctor_cmd(&self) -> &'static str {
+        match self {
+            Tracer::Vigil(_) => "vigil doctor --json",
+            Tracer::GuestTrace(_) => "guest-trace probe",
+        }
+    }
+
+    fn trace_cmd(&self) -> String {
+        let bin = match self {
+            Tracer::Vigil(_) => "vigil trace opens",
+            Tracer::GuestTrace(_) => "guest-trace opens",
+        };
+        format!("{bin} --json -o /tmp/events.json --path {GUEST_ROOT}")
+    }
+}
+
+struct Arch {
+    name: &'static str,
+    debian: &'static str,
+    qemu: Vec<&'static str>,
+    console: &'static str,
+}
+
+fn arch_of(slot: &KernelSlot) -> Arch {
+    match slot.arch {
+        "amd64" => Arch {
+            name: "x86_64",
+            debian: "amd64",
+            qemu: vec!["qemu-system-x86_64", "-cpu", "max"],
+            console: "ttyS0",
+        },
+        _ => Arch {
+            name: "aarch64",
+            debian: "arm64",
+            qemu: vec![
+                "qemu-system-aarch64",
+                "-machine",
+                "virt",
+                "-cpu",
+                "neoverse-n1",
+            ],
+            console: "ttyAMA0",
+        },
+    }
+}
+
+/// One cell of the matrix.
+struct Cell {
+    kernel: String,
+    arch: &'static str,
+    backend: String,
+    fs: String,
+    result: Result<String, String>,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    require_tools()?;
+    let root = repo_root();
+    let work = root.join("target/vmtest");
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let apt = AptCache::new();
+    let started = Instant::now();
+
+    let template = images::make(&debian::cache_dir().join("vmtest-images"))?;
+    let mut cells = Vec::new();
+    let mut probes: Vec<(String, Value)> = Vec::new();
+    for slot in debian::KERNEL_SLOTS {
+        let arch = arch_of(slot);
+        let label = format!("{}-{}", arch.name, slot.series);
+        if !only.is_empty() && !only.iter().any(|o| label.contains(o.as_str())) {
+            continue;
+        }
+        let t = Instant::now();
+        let (mut guest_cells, doctor) = run_guest(&apt, slot, &arch, &template, &work)?;
+        eprintln!("vmtest: {label} done in {:.0}s", t.elapsed().as_secs_f64());
+        if let Some(d) = doctor {
+            probes.push((label.clone(), d));
+        }
+        cells.append(&mut guest_cells);
+    }
+
+    let report = render(&cells, &probes);
+    fs::write(work.join("matrix.md"), &report).map_err(|e| e.to_string())?;
+    println!("{report}");
+    println!(
+        "vmtest: {} cells in {:.0}s",
+        cells.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let failed: Vec<&Cell> = cells.iter().filter(|c| c.result.is_err()).collect();
+    if failed.is_empty() {
+        println!("{} passed, 0 failed", cells.len());
+        Ok(())
+    } else {
+        println!(
+            "{} passed, {} failed",
+            cells.len() - failed.len(),
+            failed.len()
+        );
+        Err(format!(
+            "{} of {} matrix cells failed (logs under target/vmtest/)",
+            failed.len(),
+            cells.len()
+        ))
+    }
+}
+
+fn require_tools() -> Result<(), String> {
+    let needed = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("qemu-system-aarch64", "qemu-system-arm"),
+        ("depmod", "kmod"),
+        ("dpkg-deb", "dpkg"),
+        ("xz", "xz-utils"),
+        ("zstd", "zstd"),
+    ];
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(bin, _)| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {bin}"))
+                .stdout(Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        })
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "missing tools; install them with: apt-get install -y {}",
+        missing.join(" ")
+    ))
+}
+
+struct KernelFiles {
+    version: String,
+    vmlinuz: PathBuf,
+    /// Decompressed modules in load order.
+    modules: Vec<PathBuf>,
+}
+
+fn prepare_kernel(apt: &AptCache, slot: &KernelSlot, work: &Path) -> Result<KernelFiles, String> {
+    let pkg = apt.resolve_newest(slot.dist, slot.arch, slot.package)?;
+    let deb = apt.download(&pkg)?;
+    let base = apt.extract(&deb.path)?;
+    let (mod_base, mods) = [base.clone(), base.join("usr")]
+        .into_iter()
+        .find_map(|b| {
+            let dir = b.join("lib/modules");
+            let kver = fs::read_dir(&dir).ok()?.flatten().next()?.file_name();
+            Some((b, dir.join(kver)))
+        })
+        .ok_or_else(|| format!("{}: no lib/modules", pkg.name))?;
+    let kver = mods.file_name().unwrap().to_string_lossy().into_owned();
+    let vmlinuz = base.join(format!("boot/vmlinuz-{kver}"));
+    debian::run(Command::new("depmod").arg("-b").arg(&mod_base).arg(&kver))?;
+    let deps = debian::run(
+        Command::new("modprobe")
+            .arg("-d")
+            .arg(&mod_base)
+            .args(["-S", &kver, "-a", "--show-depends"])
+            .args(MODULES),
+    )?;
+    let out_dir = work.join(format!("modules-{kver}"));
+    fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let mut modules = Vec::new();
+    for line in String::from_utf8_lossy(&deps).lines() {
+        let Some(path) = line.strip_prefix("insmod ").map(|l| l.trim().to_string()) else {
+            continue;
+        };
+        let src = PathBuf::from(&path);
+        let name = src.file_name().unwrap().to_string_lossy().into_owned();
+        let plain = name
+            .trim_end_matches(".xz")
+            .trim_end_matches(".zst")
+            .to_string();
+        let dest = out_dir.join(&plain);
+        if modules.contains(&dest) {
+            continue;
+        }
+        if !dest.exists() {
+            let data = match () {
+                _ if name.ends_with(".xz") => debian::run(Command::new("xz").arg("-dc").arg(&src))?,
+                _ if name.ends_with(".zst") => {
+                    debian::run(Command::new("zstd").arg("-dcq").arg(&src))?
+                }
+                _ => fs::read(&src).map_err(|e| e.to_string())?,
+            };
+            fs::write(&dest, data).map_err(|e| e.to_string())?;
+        }
+        modules.push(dest);
+    }
+    Ok(KernelFiles {
+        version: format!("{} {}", pkg.name, pkg.version),
+        vmlinuz,
+        modules,
+    })
+}
+
+fn busybox(apt: &AptCache, arch: &Arch) -> Result<PathBuf, String> {
+    let pkg = apt.resolve_newest("trixie", arch.debian, "^busybox-static$")?;
+    let deb = apt.download(&pkg)?;
+    let dir = apt.extract(&deb.path)?;
+    ["usr/bin/busybox", "bin/busybox"]
+        .iter()
+        .map(|p| dir.join(p))
+        .find(|p| p.exists())
+        .ok_or_else(|| format!("{}: no busybox binary", pkg.name))
+}
+
+fn build_tracer(arch: &Arch) -> Result<Tracer, String> {
+    if arch.name == "x86_64" {
+        let root = repo_root();
+        let status = Command::new("cargo")
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "vigil",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .status()
+            .map_err(|e| format!("cargo build: {e}"))?;
+        if !status.success() {
+            return Err("static build of vigil failed".into());
+        }
+        return Ok(Tracer::Vigil(
+            root.join("target/x86_64-unknown-linux-gnu/release/vigil"),
+        ));
+    }
+    Ok(Tracer::GuestTrace(crate::guest_c::build(arch.name)?))
+}
+
+fn guest_script(tracer: &Tracer, cases: &[vigil_scenarios::Case]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "mkdir -p {GUEST_ROOT}");
+    s.push_str(&setup_script(cases));
+    let _ = writeln!(
+        s,
+        "echo VIGIL-DOCTOR-BEGIN; {}; echo VIGIL-DOCTOR-END",
+        tracer.doctor_cmd()
+    );
+    let _ = writeln!(s, "{} 2>/tmp/trace.err &", tracer.trace_cmd());
+    let _ = writeln!(s, "TP=$!");
+    let _ = writeln!(
+        s,
+        "i=0; while ! grep -q 'vigil: tracing' /tmp/trace.err 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -gt 600 ] && break; done"
+    );
+    s.push_str(&workload_script(cases));
+    let _ = writeln!(s, "kill -INT $TP; wait $TP");
+    let _ = writeln!(
+        s,
+        "echo VIGIL-TRACE-STDERR-BEGIN; cat /tmp/trace.err; echo VIGIL-TRACE-STDERR-END"
+    );
+    let _ = writeln!(
+        s,
+        "echo VIGIL-EVENTS-BEGIN; cat /tmp/events.json; echo VIGIL-EVENTS-END"
+    );
+    s
+}
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+for m in $(cat /lib/modules/order); do insmod /lib/modules/$m || echo "VIGIL-INSMOD-FAILED $m"; done
+echo "VIGIL-GUEST-UP $(uname -r) $(uname -m)"
+sh /scenarios.sh
+echo VIGIL-GUEST-DONE
+poweroff -f
+"#;
+
+fn run_guest(
+    apt: &AptCache,
+    slot: &KernelSlot,
+    arch: &Arch,
+    template: &images::Images,
+    work: &Path,
+) -> Result<(Vec<Cell>, Option<Value>), String> {
+    let label = format!("{}-{}", arch.name, slot.series);
+    let kernel = prepare_kernel(apt, slot, work)?;
+    let tracer = build_tracer(arch)?;
+    let devices = Devices {
+        btrfs: "/dev/vda".into(),
+        xfs: "/dev/vdb".into(),
+        ext4: "/dev/vdc".into(),
+        mount_opts: String::new(),
+    };
+    let cases = cases(Path::new(GUEST_ROOT), &devices);
+
+    let file = |path: &str, src: &Path| -> Result<Entry, String> {
+        Ok(Entry {
+            path: path.into(),
+            mode: cpio::FILE | 0o755,
+            data: fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?,
+        })
+    };
+    let mut entries = vec![
+        Entry {
+            path: "bin".into(),
+            mode: cpio::DIR | 0o755,
+            data: vec![],
+        },
+        Entry {
+            path: "lib".into(),
+            mode: cpio::DIR | 0o755,
+            data: vec![],
+        },
+        Entry {
+            path: "lib/modules".into(),
+            mode: cpio::DIR | 0o755,
+            data: vec![],
+        },
+        file("bin/busybox", &busybox(apt, arch)?)?,
+        Entry {
+            path: "init".into(),
+            mode: cpio::FILE | 0o755,
+            data: INIT.as_bytes().to_vec(),
+        },
+        Entry {
+            path: "scenarios.sh".into(),
+            mode: cpio::FILE | 0o644,
+            data: guest_script(&tracer, &cases).into_bytes(),
+        },
+    ];
+    match &tracer {
+        Tracer::Vigil(bin) => entries.push(file("bin/vigil", bin)?),
+        Tracer::GuestTrace(bin) => {
+            entries.push(file("bin/guest-trace", bin)?);
+            entries.push(Entry {
+                path: "lib/vigil".into(),
+                mode: cpio::DIR | 0o755,
+                data: vec![],
+            });
+            for obj in ["opens.bpf.o", "probe.bpf.o"] {
+                entries.push(file(
+                    &format!("lib/vigil/{obj}"),
+                    &repo_root().join("bpf/obj").join(arch.name).join(obj),
+                )?);
+            }
+        }
+    }
+    let mut order = String::new();
+    for m in &kernel.modules {
+        let name = m.file_name().unwrap().to_string_lossy().into_owned();
+        entries.push(file(&format!("lib/modules/{name}"), m)?);
+        order.push_str(&name);
+        order.push('\n');
+    }
+    entries.push(Entry {
+        path: "lib/modules/order".into(),
+        mode: cpio::FILE | 0o644,
+        data: order.into_bytes(),
+    });
+    let initrd = work.join(format!("{label}.cpio"));
+    fs::write(&initrd, cpio::archive(&entries)).map_err(|e| e.to_string())?;
+
+    // Fresh copies of the disk images: the guest writes to them.
+    let mut disks = Vec::new();
+    for (name, src) in [
+        ("btrfs", &template.btrfs),
+        ("xfs", &template.xfs),
+        ("ext4", &template.ext4),
+    ] {
+        let dst = work.join(format!("{label}-{name}.img"));
+        debian::run(Command::new("cp").arg("--sparse=always").arg(src).arg(&dst))?;
+        disks.push(dst);
+    }
+
+    let log = work.join(format!("{label}.log"));
+    let console = boot(arch, &kernel, &initrd, &disks, &log)?;
+    let _ = fs::remove_file(&initrd);
+    for d in &disks {
+        let _ = fs::remove_file(d);
+    }
+    Ok(judge(
+        &label,
+        arch.name,
+        &kernel.version,
+        &cases,
+        &console,
+        &log,
+    ))
+}
+
+fn boot(
+    arch: &Arch,
+    kernel: &KernelFiles,
+    initrd: &Path,
+    disks: &[PathBuf],
+    log: &Path,
+) -> Result<String, String> {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=10", &GUEST_TIMEOUT.as_secs().to_string()])
+        .args(&arch.qemu);
+    cmd.args([
+        "-accel",
+        "tcg,thread=multi",
+        "-m",
+        "1024",
+        "-smp",
+        "2",
+        "-nographic",
+        "-no-reboot",
+    ]);
+    cmd.arg("-kernel")
+        .arg(&kernel.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd);
+    cmd.arg("-append").arg(format!(
+        "console={} panic=-1 lsm=lockdown,capability,bpf quiet loglevel=1",
+        arch.console
+    ));
+    for d in disks {
+        cmd.arg("-drive")
+            .arg(format!("file={},if=virtio,format=raw", d.display()));
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("qemu: {e}"))?;
+    let mut console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    console.push_str(&String::from_utf8_lossy(&out.stderr));
+    fs::write(log, &console).map_err(|e| e.to_string())?;
+    Ok(console)
+}
+
+fn between<'a>(text: &'a str, begin: &str, end: &str) -> Option<&'a str> {
+    let start = text.find(begin)? + begin.len();
+    let stop = text[start..].find(end)? + start;
+    Some(text[start..stop].trim_matches('\n'))
+}
+
+/// Turns a guest's console into cells. Anything missing is a failure that
+/// names the log.
+fn judge(
+    label: &str,
+    arch: &'static str,
+    kernel: &str,
+    cases: &[vigil_scenarios::Case],
+    console: &str,
+    log: &Path,
+) -> (Vec<Cell>, Option<Value>) {
+    let cell = |fs: &str, result: Result<String, String>| Cell {
+        kernel: label.to_string(),
+        arch,
+        backend: "tracepoint".into(),
+        fs: fs.to_string(),
+        result: result.map_err(|e| format!("{e} (log: {})", log.display())),
+    };
+    let doctor = between(console, "VIGIL-DOCTOR-BEGIN", "VIGIL-DOCTOR-END")
+        .and_then(|t| serde_json::from_str(t).ok());
+    let guest_fail = if !console.contains("VIGIL-GUEST-UP") {
+        Some("guest did not boot".to_string())
+    } else if !console.contains("VIGIL-GUEST-DONE") {
+        Some("guest hung or crashed before the suite finished".to_string())
+    } else {
+        None
+    };
+    let events = between(console, "VIGIL-EVENTS-BEGIN", "VIGIL-EVENTS-END").map(parse_events);
+    let trace_err = between(
+        console,
+        "VIGIL-TRACE-STDERR-BEGIN",
+        "VIGIL-TRACE-STDERR-END",
+    )
+    .unwrap_or("");
+    let mut cells = Vec::new();
+    for c in cases {
+        let result = if let Some(f) = &guest_fail {
+            Err(f.clone())
+        } else if console.contains(&format!("VIGIL-SETUP-FAILED {}", c.fs)) {
+            Err(format!("setup of {} failed in the guest", c.fs))
+        } else {
+            match &events {
+                None => Err(format!("no events printed; tracer stderr: {trace_err}")),
+                Some(Err(e)) => Err(e.clone()),
+                Some(Ok(evs)) => check(c, evs).map(|()| "pass".to_string()),
+            }
+        };
+        cells.push(cell(c.fs, result));
+    }
+    let dropped = trace_err
+        .lines()
+        .find(|l| l.contains("kernel emitted"))
+        .map(str::to_string);
+    cells.push(cell(
+        "(loss)",
+        match dropped {
+            Some(l) if l.contains("dropped 0") => Ok("0 dropped".into()),
+            Some(l) => Err(format!("events lost: {l}")),
+            None => Err(guest_fail.unwrap_or_else(|| "no trace summary".into())),
+        },
+    ));
+    eprintln!("vmtest: {label}: {kernel}");
+    (cells, doctor)
+}
+
+fn render(cells: &[Cell], probes: &[(String, Value)]) -> String {
+    let mut s =
+        String::from("| kernel | arch | backend | filesystem | result |\n|---|---|---|---|---|\n");
+    for c in cells {
+        let r = match &c.result {
+            Ok(m) => format!("PASS ({m})"),
+            Err(e) => format!("FAIL: {e}"),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            c.kernel, c.arch, c.backend, c.fs, r
+        );
+    }
+    if !probes.is_empty() {
+        s.push_str("\nWhat each kernel can load (from the guest's own probes):\n\n| probe |");
+        for (k, _) in probes {
+            let _ = write!(s, " {k} |");
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---|".repeat(probes.len()));
+        s.push('\n');
+        let names: Vec<String> = probes[0].1["probes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for n in names {
+            let _ = write!(s, "| {n} |");
+            for (_, d) in probes {
+                let p = d["probes"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|p| p["name"] == n.as_str()));
+                let v = match p {
+                    Some(p) if p["available"] == true => "yes".to_string(),
+                    Some(p) => format!("no: {}", short(p["detail"].as_str().unwrap_or(""))),
+                    None => "-".into(),
+                };
+                let _ = write!(s, " {v} |");
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
+fn short(detail: &str) -> String {
+    let d: String = detail.chars().take(90).collect();
+    d.replace('|', "/")
+}
