@@ -93,13 +93,23 @@ pub struct Reconciled {
 }
 
 const BASELINE_DONE: &str = "baseline_complete";
+/// Unix time of the last applied scan.
+pub const LAST_SCAN: &str = "last_scan";
 
-/// Scans `trees`, reports every difference with the baseline, and stores
-/// the scan as the new baseline for those trees.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Scans `trees` and reports every difference with the baseline; with
+/// `apply`, the scan becomes the new baseline for those trees.
 pub fn reconcile(
     store: &mut Store,
     trees: &[WatchedTree],
     progress: bool,
+    apply: bool,
 ) -> Result<Reconciled, StoreError> {
     let established = store.meta(BASELINE_DONE)?.is_none();
     let scanned = scan(trees, progress);
@@ -145,8 +155,11 @@ pub fn reconcile(
         // Outside every tree now (the config changed): dropped silently.
         deletes.push(path);
     }
-    store.apply(&scanned.records, &deletes)?;
-    store.set_meta(BASELINE_DONE, "1")?;
+    if apply {
+        store.apply(&scanned.records, &deletes)?;
+        store.set_meta(BASELINE_DONE, "1")?;
+        store.set_meta(LAST_SCAN, &now_secs().to_string())?;
+    }
     changes.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(Reconciled {
         changes: if established { Vec::new() } else { changes },

@@ -6,6 +6,7 @@
 //! the table escapes control bytes so a file name cannot rewrite the
 //! terminal.
 
+pub mod fim_json;
 pub mod json;
 pub mod open_json;
 pub mod open_table;

@@ -28,13 +28,58 @@ pub enum Command {
     /// Live tracers.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// One-shot file-integrity commands against the baseline.
+    #[command(subcommand)]
+    Fim(FimCommand),
+}
+
+/// Where the FIM trees and baseline come from: the config, overridden by
+/// flags.
+#[derive(Args, Debug, Clone)]
+pub struct FimTarget {
+    /// TOML config file; without it the embedded default is used.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Watch this tree instead of the config's (repeatable).
+    #[arg(long = "watch", value_name = "PATH")]
+    pub watch: Vec<PathBuf>,
+    /// The baseline database (default: the config's).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FimCommand {
+    /// Scan the trees, report every change against the baseline, and
+    /// update it (the first scan establishes it).
+    Scan {
+        #[command(flatten)]
+        target: FimTarget,
+        /// Write the change events to this file instead of stdout.
+        #[arg(long)]
+        events_out: Option<PathBuf>,
+    },
+    /// Show the baseline: where it is, what it holds, when it was scanned.
+    Status {
+        #[command(flatten)]
+        target: FimTarget,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report what changed since the baseline, without updating it.
+    Diff {
+        #[command(flatten)]
+        target: FimTarget,
+    },
 }
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// TOML config file; without it the embedded default is used.
-    #[arg(short, long)]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: FimTarget,
+    /// Write events to this file instead of the config's output.
+    #[arg(long)]
+    pub events_out: Option<PathBuf>,
     /// Print the embedded default config and exit.
     #[arg(long)]
     pub print_default_config: bool,

@@ -1,9 +1,11 @@
 //! The TOML config. Every error names the file, the key and the line.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+use vigil_fim::tree::{HashChoice, WatchedTree};
 
 /// The embedded default, used when no `--config` is given.
 pub const DEFAULT: &str = include_str!("../config/default.toml");
@@ -13,6 +15,8 @@ pub const DEFAULT: &str = include_str!("../config/default.toml");
 pub struct Config {
     #[serde(default)]
     pub output: OutputConfig,
+    #[serde(default)]
+    pub fim: FimConfig,
     #[serde(default)]
     pub trace: TraceConfig,
 }
@@ -31,6 +35,38 @@ pub struct OutputConfig {
     #[serde(default)]
     pub format: Format,
     pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FimConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    pub baseline: Option<PathBuf>,
+    pub scan_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub defaults: TreeOptions,
+    #[serde(default)]
+    pub tree: Vec<TreeConfig>,
+}
+
+/// Per-tree choices; unset fields inherit `[fim.defaults]`.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TreeOptions {
+    pub hash: Option<Vec<String>>,
+    pub content: Option<bool>,
+    pub attributes: Option<bool>,
+    pub recursive: Option<bool>,
+    pub exclude: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeConfig {
+    pub path: Spanned<PathBuf>,
+    #[serde(flatten)]
+    pub options: TreeOptions,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +104,8 @@ impl Default for OpensConfig {
     }
 }
 
+pub const DEFAULT_BASELINE: &str = "/var/lib/vigil/baseline.sqlite";
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
         .bytes()
@@ -76,8 +114,15 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// A validated config: the parsed file plus what was derived from it.
+pub struct Loaded {
+    pub config: Config,
+    pub trees: Vec<WatchedTree>,
+    pub scan_interval: Option<Duration>,
+}
+
 /// Parses and validates a config; `origin` names it in errors.
-pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+pub fn parse(text: &str, origin: &str) -> Result<Loaded, String> {
     let cfg: Config = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -91,6 +136,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
             line_of(text, span.start)
         )
     };
+
     let mib = &cfg.trace.opens.ringbuf_mib;
     if let Err(e) = crate::cli::parse_ringbuf_mib(&mib.get_ref().to_string()) {
         return Err(format!(
@@ -107,10 +153,65 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
             ));
         }
     }
-    Ok(cfg)
+    let scan_interval = match &cfg.fim.scan_interval {
+        None => Some(Duration::from_secs(12 * 3600)),
+        Some(s) if s.get_ref().trim() == "0" => None,
+        Some(s) => Some(humantime::parse_duration(s.get_ref()).map_err(|e| {
+            format!(
+                "{}: {:?}: {e}",
+                at("fim.scan_interval", s.span()),
+                s.get_ref()
+            )
+        })?),
+    };
+    let mut trees = Vec::new();
+    for t in &cfg.fim.tree {
+        trees.push(
+            build_tree(t.path.get_ref(), &t.options, &cfg.fim.defaults)
+                .map_err(|e| format!("{}: {e}", at("fim.tree", t.path.span())))?,
+        );
+    }
+    Ok(Loaded {
+        config: cfg,
+        trees,
+        scan_interval,
+    })
 }
 
-pub fn load(path: Option<&Path>) -> Result<Config, String> {
+/// One tree from its options over the defaults.
+pub fn build_tree(path: &Path, o: &TreeOptions, d: &TreeOptions) -> Result<WatchedTree, String> {
+    let excludes: Vec<String> = o
+        .exclude
+        .as_ref()
+        .or(d.exclude.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let mut tree = WatchedTree::new(path.to_path_buf(), &excludes).map_err(|e| e.to_string())?;
+    if let Some(h) = o.hash.as_ref().or(d.hash.as_ref()) {
+        let mut choice = HashChoice {
+            sha256: false,
+            blake3: false,
+        };
+        for name in h {
+            match name.as_str() {
+                "sha256" => choice.sha256 = true,
+                "blake3" => choice.blake3 = true,
+                other => {
+                    return Err(format!(
+                        "hash {other:?} is not one of \"sha256\", \"blake3\""
+                    ))
+                }
+            }
+        }
+        tree.hashes = choice;
+    }
+    tree.content = o.content.or(d.content).unwrap_or(true);
+    tree.attributes = o.attributes.or(d.attributes).unwrap_or(true);
+    tree.recursive = o.recursive.or(d.recursive).unwrap_or(true);
+    Ok(tree)
+}
+
+pub fn load(path: Option<&Path>) -> Result<Loaded, String> {
     match path {
         None => parse(DEFAULT, "(embedded default)"),
         Some(p) => {
@@ -128,8 +229,26 @@ mod tests {
     #[test]
     fn embedded_default_parses() {
         let c = parse(DEFAULT, "default").unwrap();
-        assert!(c.trace.opens.enabled);
-        assert_eq!(*c.trace.opens.ringbuf_mib.get_ref(), 16);
+        assert!(c.config.fim.enabled);
+        let paths: Vec<_> = c
+            .trees
+            .iter()
+            .map(|t| t.path.to_str().unwrap().to_string())
+            .collect();
+        for want in [
+            "/etc",
+            "/bin",
+            "/sbin",
+            "/usr/bin",
+            "/usr/sbin",
+            "/usr/local/bin",
+            "/boot",
+            "/root/.ssh",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} missing");
+        }
+        assert_eq!(c.scan_interval, Some(Duration::from_secs(12 * 3600)));
+        assert!(!c.config.trace.opens.enabled);
     }
 
     #[test]
@@ -138,22 +257,53 @@ mod tests {
             "[output]\nformat = \"json\"\n\n[trace.opens]\nbogus = 1\n",
             "f.toml",
         )
-        .unwrap_err();
+        .err()
+        .unwrap();
         assert!(
             e.contains("f.toml") && e.contains("line 5") && e.contains("bogus"),
             "{e}"
         );
-        let e = parse("[trace.opens]\nenabled = true\nringbuf_mib = 3\n", "f.toml").unwrap_err();
+        let e = parse("[trace.opens]\nenabled = true\nringbuf_mib = 3\n", "f.toml")
+            .err()
+            .unwrap();
         assert!(
             e.contains("trace.opens.ringbuf_mib") && e.contains("line 3"),
             "{e}"
         );
-        let e = parse("[trace.opens]\npaths = [\"/etc\",\n \"rel\"]\n", "f.toml").unwrap_err();
+        let e = parse("[trace.opens]\npaths = [\"/etc\",\n \"rel\"]\n", "f.toml")
+            .err()
+            .unwrap();
         assert!(
             e.contains("trace.opens.paths") && e.contains("line 3") && e.contains("rel"),
             "{e}"
         );
-        let e = parse("[output]\nformat = \"xml\"\n", "f.toml").unwrap_err();
+        let e = parse("[output]\nformat = \"xml\"\n", "f.toml")
+            .err()
+            .unwrap();
         assert!(e.contains("line 2") && e.contains("xml"), "{e}");
+        let e = parse("[fim]\nscan_interval = \"soon\"\n", "f.toml")
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("fim.scan_interval") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = parse(
+            "[fim]\n[[fim.tree]]\npath = \"/etc\"\nhash = [\"md5\"]\n",
+            "f.toml",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("fim.tree") && e.contains("line 3") && e.contains("md5"),
+            "{e}"
+        );
+        let e = parse("[[fim.tree]]\npath = \"etc\"\n", "f.toml")
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("must be absolute") && e.contains("line 2"),
+            "{e}"
+        );
     }
 }

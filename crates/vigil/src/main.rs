@@ -9,6 +9,7 @@ mod cli;
 mod cmd;
 mod config;
 mod features;
+mod jobs;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Doctor(args) => cmd::doctor::run(&args),
         cli::Command::Trace(cli::TraceCommand::Opens(args)) => cmd::trace_opens::run(&args),
         cli::Command::Run(args) => cmd::run::run(&args),
+        cli::Command::Fim(cmd) => cmd::fim::run(&cmd),
     };
     match result {
         Ok(code) => code,

@@ -2,16 +2,79 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use common::*;
+use serde_json::Value;
+
+fn events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
 
 #[test]
-fn run_on_the_embedded_default_reports_opens_under_watched_trees() {
+fn a_restart_reports_what_changed_while_vigil_was_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::write(w.join("config"), b"v1").unwrap();
+    std::fs::write(w.join("old"), b"x").unwrap();
+    let base = dir.path().join("baseline.sqlite");
+    let out = dir.path().join("events.json");
+    let run = || {
+        let o = vigil()
+            .args(["run", "--duration", "1", "--watch"])
+            .arg(&w)
+            .arg("--baseline")
+            .arg(&base)
+            .arg("--events-out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run();
+    assert!(
+        events(&out).is_empty(),
+        "the first run only establishes the baseline"
+    );
+
+    std::fs::write(w.join("config"), b"v2").unwrap();
+    std::fs::remove_file(w.join("old")).unwrap();
+    std::fs::write(w.join("new"), b"n").unwrap();
+    run();
+    let evs = events(&out);
+    let find = |name: &str| {
+        let p = w.join(name).to_string_lossy().into_owned();
+        evs.iter()
+            .find(|e| e["file"]["path"] == p.as_str())
+            .unwrap_or_else(|| panic!("no event for {p}: {evs:?}"))
+            .clone()
+    };
+    let m = find("config");
+    assert_eq!(m["event"]["type"][0], "change");
+    assert_eq!(m["event"]["action"], "modified");
+    assert_eq!(m["vigil"]["fim"]["who"], "unknown");
+    assert!(m["event"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not monitored"));
+    assert_ne!(
+        m["file"]["hash"]["sha256"],
+        m["vigil"]["fim"]["previous"]["sha256"]
+    );
+    assert_eq!(find("old")["event"]["type"][0], "deletion");
+    assert_eq!(find("new")["event"]["type"][0], "creation");
+}
+
+#[test]
+fn the_open_tracer_runs_in_the_main_job_when_enabled() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.json");
     let cfg = dir.path().join("vigil.toml");
-    // The default config, with its output sent to a file.
     let default = vigil()
         .args(["run", "--print-default-config"])
         .output()
@@ -21,6 +84,8 @@ fn run_on_the_embedded_default_reports_opens_under_watched_trees() {
         "# path = \"/var/log/vigil/events.json\"",
         &format!("path = \"{}\"", out.display()),
     );
+    text = text.replace("[fim]\nenabled = true", "[fim]\nenabled = false");
+    text = text.replace("[trace.opens]\n# The live open tracer as part of the main job (also: `vigil trace opens`).\nenabled = false", "[trace.opens]\nenabled = true");
     std::fs::File::create(&cfg)
         .unwrap()
         .write_all(text.as_bytes())
@@ -32,12 +97,9 @@ fn run_on_the_embedded_default_reports_opens_under_watched_trees() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the tracer is attached, then touch a watched file.
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0
-        && !line.contains("vigil: tracing")
-    {
+    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("vigil: tracing") {
         line.clear();
     }
     std::fs::read("/etc/hostname").unwrap();
@@ -45,12 +107,11 @@ fn run_on_the_embedded_default_reports_opens_under_watched_trees() {
     // SAFETY: kill(2) on our child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
-    let events = std::fs::read_to_string(&out).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
     assert!(
-        events
-            .lines()
+        text.lines()
             .any(|l| l.contains("\"path\":\"/etc/hostname\"")),
-        "{events}"
+        "{text}"
     );
 }
 

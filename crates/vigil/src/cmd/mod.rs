@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
 pub mod doctor;
+pub mod fim;
 pub mod run;
 pub mod trace_opens;

@@ -1,0 +1,166 @@
+//! The FIM job: bring the baseline up to date at start-up (reporting what
+//! changed while Vigil was down), then rescan on the configured interval as
+//! a safety net.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use vigil_fim::reconcile::{reconcile, Reconciled};
+use vigil_fim::scan::ScanIssue;
+use vigil_fim::store::Store;
+use vigil_fim::tree::{tree_for, WatchedTree};
+use vigil_sinks::fim_json::{self, Trigger};
+use vigil_sinks::json::JsonWriter;
+use vigil_sinks::output::Output;
+
+use crate::cli::FimTarget;
+use crate::config::{self, Loaded};
+
+/// The trees and baseline a FIM command works on.
+pub struct FimSetup {
+    pub trees: Vec<WatchedTree>,
+    pub baseline: PathBuf,
+    pub scan_interval: Option<Duration>,
+}
+
+/// Trees from `--watch` (with the config's defaults) or the config;
+/// symlinked roots are followed (on merged-/usr systems /bin is /usr/bin),
+/// duplicates dropped, missing roots skipped with a warning.
+pub fn setup(target: &FimTarget, loaded: &Loaded) -> Result<FimSetup> {
+    let cfg = &loaded.config.fim;
+    let mut trees = if target.watch.is_empty() {
+        loaded.trees.clone()
+    } else {
+        let mut v = Vec::new();
+        for p in &target.watch {
+            let p = std::path::absolute(p).with_context(|| format!("--watch {}", p.display()))?;
+            v.push(
+                config::build_tree(&p, &config::TreeOptions::default(), &cfg.defaults)
+                    .map_err(|e| anyhow::anyhow!("--watch {}: {e}", p.display()))?,
+            );
+        }
+        v
+    };
+    let mut resolved: Vec<WatchedTree> = Vec::new();
+    for mut t in trees.drain(..) {
+        match std::fs::canonicalize(&t.path) {
+            Ok(real) => {
+                if real != t.path {
+                    tracing::info!(
+                        "{} resolves to {}; watching {}",
+                        t.path.display(),
+                        real.display(),
+                        real.display()
+                    );
+                    t.path = real;
+                }
+                if resolved.iter().any(|r| r.path == t.path) {
+                    continue;
+                }
+                resolved.push(t);
+            }
+            Err(e) => tracing::warn!("watched tree {} skipped: {e}", t.path.display()),
+        }
+    }
+    let baseline = target
+        .baseline
+        .clone()
+        .or_else(|| cfg.baseline.clone())
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_BASELINE));
+    Ok(FimSetup {
+        trees: resolved,
+        baseline,
+        scan_interval: loaded.scan_interval,
+    })
+}
+
+fn report_issues(issues: &[ScanIssue]) {
+    for i in issues {
+        match i {
+            ScanIssue::Vanished(p) => tracing::debug!("{} vanished during the scan", p.display()),
+            ScanIssue::Unreadable(p, e) => {
+                tracing::warn!("{} kept without content hash: {e}", p.display())
+            }
+            ScanIssue::Unlistable(p, e) => {
+                tracing::warn!("{} could not be listed: {e}", p.display())
+            }
+        }
+    }
+}
+
+/// Writes every change of `r` as an ECS line.
+pub fn emit(
+    out: &mut Output,
+    trees: &[WatchedTree],
+    r: &Reconciled,
+    trigger: Trigger,
+) -> Result<()> {
+    let host = fim_json::hostname();
+    let mut w = JsonWriter::new();
+    for c in &r.changes {
+        w.clear();
+        let p = Path::new(std::ffi::OsStr::from_bytes(c.path()));
+        let tree = tree_for(trees, p)
+            .map(|t| t.path.display().to_string())
+            .unwrap_or_default();
+        fim_json::write_change(&mut w, c, &tree, trigger, &host);
+        out.write_all(&w.buf).context("write FIM event")?;
+    }
+    out.flush().context("flush FIM events")
+}
+
+/// One reconcile pass, logged.
+pub fn pass(
+    store: &mut Store,
+    setup: &FimSetup,
+    progress: bool,
+    apply: bool,
+) -> Result<Reconciled> {
+    let t = Instant::now();
+    let r = reconcile(store, &setup.trees, progress, apply)?;
+    report_issues(&r.issues);
+    if r.established {
+        tracing::info!(
+            "baseline established in {}: {} files, {} MiB hashed in {:.1}s",
+            store.path().display(),
+            r.files,
+            r.bytes_hashed >> 20,
+            t.elapsed().as_secs_f64()
+        );
+    } else {
+        tracing::info!(
+            "scanned {} files in {:.1}s: {} changes",
+            r.files,
+            t.elapsed().as_secs_f64(),
+            r.changes.len()
+        );
+    }
+    Ok(r)
+}
+
+/// Runs until `stop`: a start-up reconcile, then periodic ones.
+pub fn run(
+    setup: &FimSetup,
+    out: &mut Output,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let mut store = Store::open(&setup.baseline)?;
+    let r = pass(&mut store, setup, false, true)?;
+    emit(out, &setup.trees, &r, Trigger::Startup)?;
+    let mut next = setup.scan_interval.map(|i| Instant::now() + i);
+    loop {
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(());
+        }
+        if next.is_some_and(|n| Instant::now() >= n) {
+            let r = pass(&mut store, setup, false, true)?;
+            emit(out, &setup.trees, &r, Trigger::Periodic)?;
+            next = setup.scan_interval.map(|i| Instant::now() + i);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

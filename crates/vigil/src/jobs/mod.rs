@@ -1,0 +1,3 @@
+//! The long-running jobs `vigil run` is made of.
+
+pub mod fim;
