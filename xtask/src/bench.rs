@@ -62,7 +62,11 @@ struct Sample {
 pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("opens") => bench_opens(&args[1..]),
-        _ => Err("usage: cargo xtask bench opens [ITERATIONS] [ROUNDS]".into()),
+        Some("scan") => crate::bench_scan::run(&args[1..]),
+        _ => Err(
+            "usage: cargo xtask bench opens [ITERATIONS] [ROUNDS] | bench scan [TREE] [ROUNDS]"
+                .into(),
+        ),
     }
 }
 
@@ -160,7 +164,7 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }

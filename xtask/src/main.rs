@@ -4,6 +4,7 @@
 //! agent itself never needs clang or network access to compile.
 
 mod bench;
+mod bench_scan;
 mod bpf_build;
 mod cpio;
 mod debian;
@@ -17,6 +18,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
+  bench scan [TREE] [R]   a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
   build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
   check-bpf               fail if the committed objects differ from a fresh build
   build-guest-trace ARCH  build the static C guest tracer (x86_64, aarch64) into target/guest-trace/
