@@ -10,10 +10,8 @@
  * file: the record then carries the user's string plus the resolved cwd or
  * dirfd, and user space joins them.
  *
- * open_how is read from user memory with its UAPI layout (three u64, stable
- * by contract), never through a CO-RE relocation of the kernel's type, so
- * a kernel without struct open_how cannot fail the load; it simply has no
- * openat2 tracepoint to attach to.
+ * The enter programs and the argument capture are shared with FIM
+ * (vigil/sys_open.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -22,38 +20,9 @@
 #include "vigil/abi.h"
 #include "vigil/emit.h"
 #include "vigil/path.h"
+#include "vigil/sys_open.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-#define AT_FDCWD_ -100
-#define O_WRONLY_ 01
-#define O_CREAT_ 0100
-#define O_TRUNC_ 01000
-
-
-struct open_args {
-	const char *filename;
-	__u64 flags;
-	__u64 mode;
-	__u64 resolve;
-	__s32 dfd;
-	__u16 syscall;
-	__u16 _pad;
-};
-
-/* The UAPI struct open_how; layout fixed by the syscall ABI. */
-struct vigil_open_how {
-	__u64 flags;
-	__u64 mode;
-	__u64 resolve;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct open_args);
-} opens_inflight SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -81,12 +50,14 @@ static __always_inline bool comm_matches(const __u8 *want)
 }
 
 /* Filters that need only the current task run at enter, before any work. */
-static __always_inline bool task_wanted(const struct vigil_opens_filter *f)
+static __always_inline bool task_wanted(__u64 flags)
 {
+	__u32 zero = 0;
+	struct vigil_opens_filter *f = bpf_map_lookup_elem(&opens_config, &zero);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
 
-	if (tgid == f->self_tgid)
+	if (!f || tgid == f->self_tgid)
 		return false;
 	if (f->tgid && f->tgid != tgid)
 		return false;
@@ -97,59 +68,7 @@ static __always_inline bool task_wanted(const struct vigil_opens_filter *f)
 	return comm_matches(f->comm);
 }
 
-static __always_inline int save_args(const char *filename, __s32 dfd, __u64 flags, __u64 mode,
-				     __u64 resolve, __u16 syscall)
-{
-	__u32 zero = 0, tid = (__u32)bpf_get_current_pid_tgid();
-	struct vigil_opens_filter *f = bpf_map_lookup_elem(&opens_config, &zero);
-	struct open_args a = {
-		.filename = filename,
-		.flags = flags,
-		.mode = mode,
-		.resolve = resolve,
-		.dfd = dfd,
-		.syscall = syscall,
-	};
-
-	if (!f || !task_wanted(f))
-		return 0;
-	if (bpf_map_update_elem(&opens_inflight, &tid, &a, BPF_ANY))
-		vigil_count_state_drop(VIGIL_SLOT_OPENS);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int opens_enter_open(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_args((const char *)ctx->args[0], AT_FDCWD_, ctx->args[1], ctx->args[2], 0,
-			 VIGIL_SYS_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int opens_enter_creat(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_args((const char *)ctx->args[0], AT_FDCWD_, O_CREAT_ | O_WRONLY_ | O_TRUNC_,
-			 ctx->args[1], 0, VIGIL_SYS_CREAT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int opens_enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_args((const char *)ctx->args[1], (__s32)ctx->args[0], ctx->args[2],
-			 ctx->args[3], 0, VIGIL_SYS_OPENAT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int opens_enter_openat2(struct trace_event_raw_sys_enter *ctx)
-{
-	struct vigil_open_how how = {};
-
-	/* A short or unreadable struct leaves zeros; the syscall fails anyway. */
-	if (ctx->args[3] >= sizeof(how))
-		bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);
-	return save_args((const char *)ctx->args[1], (__s32)ctx->args[0], how.flags, how.mode,
-			 how.resolve, VIGIL_SYS_OPENAT2);
-}
+VIGIL_OPEN_ENTER_PROGRAMS(opens, task_wanted, VIGIL_SLOT_OPENS)
 
 static __always_inline int handle_exit(long ret, bool use_bpf_loop)
 {
@@ -157,13 +76,13 @@ static __always_inline int handle_exit(long ret, bool use_bpf_loop)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct vigil_opens_filter *f;
 	struct vigil_open_event *ev;
-	struct open_args *a;
+	struct vigil_open_args *a;
 	struct vigil_walk *w = NULL;
 	__u32 path_len = 0, arg_len = 0;
 	__u16 path_flags = 0;
 	long n;
 
-	a = bpf_map_lookup_elem(&opens_inflight, &tid);
+	a = vigil_open_taken(tid);
 	if (!a)
 		return 0;
 	f = bpf_map_lookup_elem(&opens_config, &zero);
@@ -197,7 +116,7 @@ static __always_inline int handle_exit(long ret, bool use_bpf_loop)
 		/* A relative string needs the cwd or the dirfd as its base. */
 		bpf_probe_read_user(&first, 1, a->filename);
 		if (first != '/') {
-			if (a->dfd == AT_FDCWD_) {
+			if (a->dfd == VIGIL_AT_FDCWD) {
 				struct fs_struct *fs = BPF_CORE_READ(task, fs);
 
 				w = vigil_walk_path(__builtin_preserve_access_index(&fs->pwd), task,
@@ -238,7 +157,7 @@ static __always_inline int handle_exit(long ret, bool use_bpf_loop)
 	vigil_emit(ev, offsetof(struct vigil_open_event, data) + path_len + arg_len,
 		   sizeof(*ev), VIGIL_SLOT_OPENS, path_flags);
 out:
-	bpf_map_delete_elem(&opens_inflight, &tid);
+	vigil_open_done(tid);
 	return 0;
 }
 

@@ -25,17 +25,25 @@ enum vigil_limits {
 	VIGIL_COMM_LEN = 16,
 	/* Room for a resolved path plus a user-supplied path string. */
 	VIGIL_EVENT_DATA_MAX = 2 * 4096 + 256,
+	VIGIL_CMDLINE_MAX = 256,
+	VIGIL_XATTR_NAME_MAX = 256,
+	/* See struct vigil_fim_event; a per-CPU value must stay under 32 KiB. */
+	VIGIL_FIM_DATA_MAX = 7 * 4096,
+	/* First path components the tracepoint backend pre-filters on. */
+	VIGIL_COMPONENT_MAX = 64,
 };
 
 /* The first field of every ring-buffer record. */
 enum vigil_event_kind {
 	VIGIL_EVENT_OPEN = 1,
+	VIGIL_EVENT_FIM = 2,
 };
 
 /* Index into the per-CPU counters map: losses are attributed to the
  * feature that lost them. */
 enum vigil_prog_slot {
 	VIGIL_SLOT_OPENS = 0,
+	VIGIL_SLOT_FIM = 1,
 	VIGIL_SLOT_COUNT = 8,
 };
 
@@ -56,6 +64,30 @@ enum vigil_path_flags {
 	VIGIL_PATH_DISCONNECTED = 1 << 5,  /* walk never met the task's root */
 	VIGIL_PATH_ARG_TRUNCATED = 1 << 6, /* user string longer than PATH_MAX */
 	VIGIL_PATH_DELETED = 1 << 7,       /* dentry already unlinked */
+};
+
+/* What a file-integrity event reports. */
+enum vigil_fim_op {
+	VIGIL_FIM_OPEN_WRITE = 1, /* opened for writing (O_WRONLY/O_RDWR/O_TRUNC/O_CREAT) */
+	VIGIL_FIM_WRITE = 2,      /* content written (write family, shared mmap) */
+	VIGIL_FIM_TRUNCATE = 3,   /* truncate, ftruncate, fallocate */
+	VIGIL_FIM_UNLINK = 4,
+	VIGIL_FIM_RMDIR = 5,
+	VIGIL_FIM_MKDIR = 6,
+	VIGIL_FIM_RENAME = 7,     /* path -> path2; flags: RENAME_* */
+	VIGIL_FIM_LINK = 8,       /* hard link path2 to existing path */
+	VIGIL_FIM_SYMLINK = 9,    /* symlink at path, pointing to path2 (verbatim) */
+	VIGIL_FIM_CHMOD = 10,
+	VIGIL_FIM_CHOWN = 11,
+	VIGIL_FIM_SETXATTR = 12,
+	VIGIL_FIM_REMOVEXATTR = 13,
+};
+
+/* Which kernel hooks produced an event. */
+enum vigil_fim_backend {
+	VIGIL_BACKEND_TRACEPOINT = 1,
+	VIGIL_BACKEND_FENTRY = 2,
+	VIGIL_BACKEND_LSM = 3,
 };
 
 /* Common header of every ring-buffer record. */
@@ -89,6 +121,58 @@ struct vigil_open_event {
 	__u16 path_len;
 	__u16 arg_len;
 	__u8 data[VIGIL_EVENT_DATA_MAX]; /* at offset 104: 8-aligned */
+};
+
+/*
+ * One file-integrity event, with who-data.  data[] holds, in order:
+ * path (base, then arg), path2 (base, then arg), exe, cwd, cmdline
+ * (NUL-separated arguments) and the xattr name.  A "base" is a
+ * kernel-resolved path and "arg" the user's string, assembled like an open
+ * event's path (path_flags / path2_flags).  A segment that would start
+ * past 6 * PATH_MAX is left out (length 0): only pathological paths get
+ * there, and the main path always fits.
+ */
+struct vigil_fim_event {
+	struct vigil_event_header hdr;
+	__u64 cgroup_id;
+	__u64 mntns;    /* mount namespace inode number */
+	__u64 ino;      /* of the file, when the hook had it */
+	__s64 ret;      /* syscall result (tracepoints); 0 for pre-op hooks */
+	__u32 ppid;
+	__u32 auid;     /* login uid; (u32)-1 when unset */
+	__u32 sessionid;
+	__u32 euid;
+	__u32 egid;
+	__u32 op;       /* VIGIL_FIM_* */
+	__u32 flags;    /* open flags, RENAME_*, AT_* as passed */
+	__u32 mode;     /* chmod/mkdir/open mode */
+	__u32 arg_uid;  /* chown */
+	__u32 arg_gid;
+	__u32 dev;      /* sb->s_dev, when the hook had the file */
+	__u32 tree;     /* watched tree id the kernel matched; 0: not verified */
+	__u32 suppressed; /* writes merged into this one by the in-kernel dedupe */
+	__u16 backend;  /* VIGIL_BACKEND_* */
+	__u16 path_flags;
+	__u16 path2_flags;
+	__u16 tree_off; /* offset in path's base where the path below the tree starts */
+	__u16 path_base_len;
+	__u16 path_arg_len;
+	__u16 path2_base_len;
+	__u16 path2_arg_len;
+	__u16 exe_len;
+	__u16 cwd_len;
+	__u16 cmdline_len;
+	__u16 name_len;
+	__u16 _pad[2];
+	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 160: 8-aligned */
+};
+
+/* FIM kernel settings, written by user space into fim_config[0]. */
+struct vigil_fim_config {
+	__u32 agent_tgid;    /* never reported; its registration opens are read */
+	__u32 register_tree; /* nonzero: the agent's next openat registers this tree */
+	__u32 verdict_gen;   /* bumped on renames: cached tree verdicts expire */
+	__u32 dedupe_ms;     /* writes to one file by one process merge within this */
 };
 
 /* Filter for the open tracer, written by user space into opens_config[0]. */

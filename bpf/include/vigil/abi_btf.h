@@ -14,10 +14,14 @@ VIGIL_KEEP_BTF(struct vigil_event_header, event_header);
 VIGIL_KEEP_BTF(struct vigil_open_event, open_event);
 VIGIL_KEEP_BTF(struct vigil_opens_filter, opens_filter);
 VIGIL_KEEP_BTF(struct vigil_counters, counters);
+VIGIL_KEEP_BTF(struct vigil_fim_event, fim_event);
+VIGIL_KEEP_BTF(struct vigil_fim_config, fim_config);
 VIGIL_KEEP_BTF(enum vigil_limits, limits);
 VIGIL_KEEP_BTF(enum vigil_event_kind, event_kind);
 VIGIL_KEEP_BTF(enum vigil_prog_slot, prog_slot);
 VIGIL_KEEP_BTF(enum vigil_open_syscall, open_syscall);
 VIGIL_KEEP_BTF(enum vigil_path_flags, path_flags);
+VIGIL_KEEP_BTF(enum vigil_fim_op, fim_op);
+VIGIL_KEEP_BTF(enum vigil_fim_backend, fim_backend);
 
 #endif /* VIGIL_ABI_BTF_H */

@@ -26,6 +26,15 @@
 
 /* Each component costs at least two bytes ("/x"); mount crossings are extra. */
 #define VIGIL_WALK_MAX_STEPS (VIGIL_PATH_MAX / 2 + 64)
+
+/*
+ * Called with every dentry the walk passes, mount roots and the final root
+ * included. FIM defines it to check each against its watched trees, so
+ * the in-kernel filter costs no second walk.
+ */
+#ifndef VIGIL_WALK_VISIT
+#define VIGIL_WALK_VISIT(w, d)
+#endif
 #define VIGIL_WALK_LEGACY_STEPS 256
 
 struct vigil_walk {
@@ -36,6 +45,8 @@ struct vigil_walk {
 	struct vfsmount *root_mnt;
 	__u32 pos;
 	__u32 flags;
+	__u32 tree;     /* set by VIGIL_WALK_VISIT: the watched tree passed */
+	__u32 tree_pos; /* pos when that tree's root was passed */
 	/* NAME_MAX + 1 of slack lets the verifier bound a copy at any pos. */
 	char buf[VIGIL_PATH_MAX + VIGIL_NAME_MAX + 1];
 };
@@ -66,7 +77,10 @@ static __always_inline long vigil_walk_step(struct vigil_walk *w)
 	const unsigned char *name;
 	__u32 len, pos;
 
-	if (!d || (d == w->root_dentry && vfsmnt == w->root_mnt))
+	if (!d)
+		return 1;
+	VIGIL_WALK_VISIT(w, d);
+	if (d == w->root_dentry && vfsmnt == w->root_mnt)
 		return 1;
 
 	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
@@ -161,6 +175,8 @@ vigil_walk_path(const struct path *path, struct task_struct *task, bool use_bpf_
 	w->root_mnt = BPF_CORE_READ(task, fs, root.mnt);
 	w->pos = VIGIL_PATH_MAX;
 	w->flags = 0;
+	w->tree = 0;
+	w->tree_pos = VIGIL_PATH_MAX;
 	if (!dentry || !vfsmnt) {
 		w->flags |= VIGIL_PATH_UNRESOLVED;
 		return w;

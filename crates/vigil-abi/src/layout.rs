@@ -14,10 +14,10 @@ pub struct Field {
 pub struct AbiStruct {
     pub c_name: &'static str,
     pub size: usize,
-    /// The trailing C array the mirror leaves out (it stays in the record
-    /// and the decoder reads it from there); it starts at `size_of` the
-    /// mirror.
-    pub tail: Option<&'static str>,
+    /// The trailing C array the mirror leaves out, and its size (it stays
+    /// in the record and the decoder reads it from there); it starts at
+    /// `size_of` the mirror.
+    pub tail: Option<(&'static str, usize)>,
     pub fields: &'static [Field],
 }
 
@@ -53,7 +53,7 @@ pub static STRUCTS: &[AbiStruct] = &[
     AbiStruct {
         c_name: "vigil_open_event",
         size: size_of::<OpenEventFixed>() + EVENT_DATA_MAX,
-        tail: Some("data"),
+        tail: Some(("data", EVENT_DATA_MAX)),
         fields: fields!(OpenEventFixed {
             hdr,
             ret,
@@ -84,6 +84,55 @@ pub static STRUCTS: &[AbiStruct] = &[
         }),
     },
     AbiStruct {
+        c_name: "vigil_fim_event",
+        size: size_of::<FimEventFixed>() + FIM_DATA_MAX,
+        tail: Some(("data", FIM_DATA_MAX)),
+        fields: fields!(FimEventFixed {
+            hdr,
+            cgroup_id,
+            mntns,
+            ino,
+            ret,
+            ppid,
+            auid,
+            sessionid,
+            euid,
+            egid,
+            op,
+            flags,
+            mode,
+            arg_uid,
+            arg_gid,
+            dev,
+            tree,
+            suppressed,
+            backend,
+            path_flags,
+            path2_flags,
+            tree_off,
+            path_base_len,
+            path_arg_len,
+            path2_base_len,
+            path2_arg_len,
+            exe_len,
+            cwd_len,
+            cmdline_len,
+            name_len,
+            _pad
+        }),
+    },
+    AbiStruct {
+        c_name: "vigil_fim_config",
+        size: size_of::<FimConfig>(),
+        tail: None,
+        fields: fields!(FimConfig {
+            agent_tgid,
+            register_tree,
+            verdict_gen,
+            dedupe_ms
+        }),
+    },
+    AbiStruct {
         c_name: "vigil_counters",
         size: size_of::<Counters>(),
         tail: None,
@@ -104,9 +153,18 @@ macro_rules! consts {
 
 pub static CONSTANTS: &[AbiConst] = consts! {
     "vigil_limits": PATH_MAX = PATH_MAX, NAME_MAX = NAME_MAX, COMM_LEN = COMM_LEN,
-        EVENT_DATA_MAX = EVENT_DATA_MAX;
-    "vigil_event_kind": EVENT_OPEN = EVENT_OPEN;
-    "vigil_prog_slot": SLOT_OPENS = SLOT_OPENS, SLOT_COUNT = SLOT_COUNT;
+        EVENT_DATA_MAX = EVENT_DATA_MAX, CMDLINE_MAX = CMDLINE_MAX,
+        XATTR_NAME_MAX = XATTR_NAME_MAX, FIM_DATA_MAX = FIM_DATA_MAX,
+        COMPONENT_MAX = COMPONENT_MAX;
+    "vigil_event_kind": EVENT_OPEN = EVENT_OPEN, EVENT_FIM = EVENT_FIM;
+    "vigil_prog_slot": SLOT_OPENS = SLOT_OPENS, SLOT_FIM = SLOT_FIM, SLOT_COUNT = SLOT_COUNT;
+    "vigil_fim_op": FIM_OPEN_WRITE = fim_op::OPEN_WRITE, FIM_WRITE = fim_op::WRITE,
+        FIM_TRUNCATE = fim_op::TRUNCATE, FIM_UNLINK = fim_op::UNLINK, FIM_RMDIR = fim_op::RMDIR,
+        FIM_MKDIR = fim_op::MKDIR, FIM_RENAME = fim_op::RENAME, FIM_LINK = fim_op::LINK,
+        FIM_SYMLINK = fim_op::SYMLINK, FIM_CHMOD = fim_op::CHMOD, FIM_CHOWN = fim_op::CHOWN,
+        FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR;
+    "vigil_fim_backend": BACKEND_TRACEPOINT = backend::TRACEPOINT, BACKEND_FENTRY = backend::FENTRY,
+        BACKEND_LSM = backend::LSM;
     "vigil_open_syscall": SYS_OPEN = SYS_OPEN, SYS_OPENAT = SYS_OPENAT,
         SYS_OPENAT2 = SYS_OPENAT2, SYS_CREAT = SYS_CREAT;
     "vigil_path_flags": PATH_TRUNCATED = path_flags::TRUNCATED,

@@ -19,12 +19,18 @@ pub const PATH_MAX: usize = 4096;
 pub const NAME_MAX: usize = 255;
 pub const COMM_LEN: usize = 16;
 pub const EVENT_DATA_MAX: usize = 2 * 4096 + 256;
+pub const CMDLINE_MAX: usize = 256;
+pub const XATTR_NAME_MAX: usize = 256;
+pub const FIM_DATA_MAX: usize = 7 * 4096;
+pub const COMPONENT_MAX: usize = 64;
 
 /// `enum vigil_event_kind`.
 pub const EVENT_OPEN: u32 = 1;
+pub const EVENT_FIM: u32 = 2;
 
 /// `enum vigil_prog_slot`.
 pub const SLOT_OPENS: u32 = 0;
+pub const SLOT_FIM: u32 = 1;
 pub const SLOT_COUNT: u32 = 8;
 
 /// `enum vigil_open_syscall`.
@@ -81,6 +87,77 @@ pub struct OpenEventFixed {
     pub path_flags: u16,
     pub path_len: u16,
     pub arg_len: u16,
+}
+
+/// `enum vigil_fim_op`.
+pub mod fim_op {
+    pub const OPEN_WRITE: u32 = 1;
+    pub const WRITE: u32 = 2;
+    pub const TRUNCATE: u32 = 3;
+    pub const UNLINK: u32 = 4;
+    pub const RMDIR: u32 = 5;
+    pub const MKDIR: u32 = 6;
+    pub const RENAME: u32 = 7;
+    pub const LINK: u32 = 8;
+    pub const SYMLINK: u32 = 9;
+    pub const CHMOD: u32 = 10;
+    pub const CHOWN: u32 = 11;
+    pub const SETXATTR: u32 = 12;
+    pub const REMOVEXATTR: u32 = 13;
+}
+
+/// `enum vigil_fim_backend`.
+pub mod backend {
+    pub const TRACEPOINT: u16 = 1;
+    pub const FENTRY: u16 = 2;
+    pub const LSM: u16 = 3;
+}
+
+/// `struct vigil_fim_event` without its trailing `data[]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FimEventFixed {
+    pub hdr: EventHeader,
+    pub cgroup_id: u64,
+    pub mntns: u64,
+    pub ino: u64,
+    pub ret: i64,
+    pub ppid: u32,
+    pub auid: u32,
+    pub sessionid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub op: u32,
+    pub flags: u32,
+    pub mode: u32,
+    pub arg_uid: u32,
+    pub arg_gid: u32,
+    pub dev: u32,
+    pub tree: u32,
+    pub suppressed: u32,
+    pub backend: u16,
+    pub path_flags: u16,
+    pub path2_flags: u16,
+    pub tree_off: u16,
+    pub path_base_len: u16,
+    pub path_arg_len: u16,
+    pub path2_base_len: u16,
+    pub path2_arg_len: u16,
+    pub exe_len: u16,
+    pub cwd_len: u16,
+    pub cmdline_len: u16,
+    pub name_len: u16,
+    pub _pad: [u16; 2],
+}
+
+/// `struct vigil_fim_config`: `fim_config[0]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FimConfig {
+    pub agent_tgid: u32,
+    pub register_tree: u32,
+    pub verdict_gen: u32,
+    pub dedupe_ms: u32,
 }
 
 /// `struct vigil_opens_filter`: `opens_config[0]`.
@@ -150,3 +227,5 @@ unsafe impl Pod for EventHeader {}
 unsafe impl Pod for OpenEventFixed {}
 unsafe impl Pod for OpensFilter {}
 unsafe impl Pod for Counters {}
+unsafe impl Pod for FimEventFixed {}
+unsafe impl Pod for FimConfig {}

@@ -62,9 +62,9 @@ fn check_object(path: &PathBuf) -> Vec<String> {
                 (fname.unwrap_or_default(), bits as usize / 8)
             })
             .collect();
-        if let Some(tail) = s.tail {
+        if let Some((tail, len)) = s.tail {
             match c_fields.pop() {
-                Some((n, off)) if n == tail && off == s.size - vigil_abi::EVENT_DATA_MAX => {}
+                Some((n, off)) if n == tail && off == s.size - len => {}
                 other => errors.push(format!(
                     "{name}: struct {}: expected trailing {tail}[], found {other:?}",
                     s.c_name

@@ -1,6 +1,6 @@
 //! What differs between the baseline's record of a file and the disk.
 
-use crate::record::{hex, FileRecord};
+use crate::record::{hex, FileRecord, FileType};
 
 /// One attribute that changed, with its values before and after.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +32,11 @@ fn opt_hex(h: &Option<[u8; 32]>) -> String {
 pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
     let mut d = Delta::default();
     let hashed = |r: &FileRecord| r.hashes.sha256.is_some() || r.hashes.blake3.is_some();
-    d.content = if hashed(old) && hashed(new) {
+    let dirs = old.file_type == FileType::Dir && new.file_type == FileType::Dir;
+    // A directory's "content" is its entries, each reported on its own.
+    d.content = if dirs {
+        false
+    } else if hashed(old) && hashed(new) {
         (old.hashes.sha256.is_some()
             && new.hashes.sha256.is_some()
             && old.hashes.sha256 != new.hashes.sha256)
@@ -65,6 +69,7 @@ pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
     attr("uid", old.uid.to_string(), new.uid.to_string());
     attr("gid", old.gid.to_string(), new.gid.to_string());
     attr("inode", old.ino.to_string(), new.ino.to_string());
+    attr("xattrs", opt_hex(&old.xattrs), opt_hex(&new.xattrs));
     if d.content {
         attr("size", old.size.to_string(), new.size.to_string());
         attr(

@@ -6,9 +6,11 @@
 //! - [`scan`]: walking trees and hashing in parallel;
 //! - [`store`]: the baseline, a crash-safe SQLite database;
 //! - [`diff`]: what differs between a baseline record and the disk;
-//! - [`reconcile`]: a scan compared with the baseline, applied to it.
+//! - [`reconcile`]: a scan compared with the baseline, applied to it;
+//! - [`live`]: kernel hints coalesced per path, confirmed on disk.
 
 pub mod diff;
+pub mod live;
 pub mod reconcile;
 pub mod record;
 pub mod scan;

@@ -57,6 +57,9 @@ pub struct FileRecord {
     /// For symlinks: the target, as bytes.
     pub link_target: Option<Vec<u8>>,
     pub hashes: Hashes,
+    /// SHA-256 over every extended attribute (sorted `name\0value\0`);
+    /// `None` when the file has none.
+    pub xattrs: Option<[u8; 32]>,
 }
 
 impl FileRecord {
@@ -92,12 +95,49 @@ impl FileRecord {
             dev: md.dev(),
             link_target,
             hashes: Hashes::default(),
+            xattrs: xattr_digest(path),
         }
     }
 
     pub fn path(&self) -> &Path {
         Path::new(std::ffi::OsStr::from_bytes(&self.path))
     }
+}
+
+/// Digest of a file's extended attributes, without following symlinks.
+pub fn xattr_digest(path: &Path) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut names = vec![0u8; 4096];
+    // SAFETY: valid C string and buffer of the given size.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return None;
+    }
+    names.truncate(n as usize);
+    let mut list: Vec<&[u8]> = names.split(|&b| b == 0).filter(|s| !s.is_empty()).collect();
+    list.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    for name in list {
+        let cname = std::ffi::CString::new(name).ok()?;
+        let mut value = vec![0u8; 65536];
+        // SAFETY: valid C strings and buffer of the given size.
+        let len = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                cname.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        h.update(name);
+        h.update([0]);
+        if len > 0 {
+            h.update(&value[..len as usize]);
+        }
+        h.update([0]);
+    }
+    Some(h.finalize().into())
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS files (
     dev         INTEGER NOT NULL,
     link_target BLOB,
     sha256      BLOB,
-    blake3      BLOB
+    blake3      BLOB,
+    xattrs      BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
@@ -67,11 +68,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
             sha256: to_hash(r.get(11)?),
             blake3: to_hash(r.get(12)?),
         },
+        xattrs: to_hash(r.get(13)?),
     })
 }
 
 const COLUMNS: &str =
-    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3";
+    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs";
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -145,7 +147,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut ins = tx
-                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"))
+                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"))
                 .map_err(err)?;
             for r in upserts {
                 ins.execute(params![
@@ -162,6 +164,7 @@ impl Store {
                     r.link_target,
                     r.hashes.sha256.map(|h| h.to_vec()),
                     r.hashes.blake3.map(|h| h.to_vec()),
+                    r.xattrs.map(|h| h.to_vec()),
                 ])
                 .map_err(err)?;
             }

@@ -2,10 +2,12 @@
 //! checked against the record itself: a malformed record is an error to
 //! count, never a panic or an out-of-bounds read.
 
-use vigil_abi::{path_flags as pf, EventHeader, OpenEventFixed};
+use vigil_abi::{path_flags as pf, EventHeader, FimEventFixed, OpenEventFixed};
 
 use crate::clock::MonotonicClock;
-use crate::event::{Event, EventPath, OpenEvent, OpenSyscall, PathSource, Task};
+use crate::event::{
+    Event, EventPath, FimEvent, FimOp, OpenEvent, OpenSyscall, PathSource, Task, Who,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -17,6 +19,8 @@ pub enum DecodeError {
     BadLength(usize),
     #[error("unknown open syscall id {0}")]
     UnknownSyscall(u16),
+    #[error("unknown FIM operation {0}")]
+    UnknownOp(u32),
 }
 
 pub struct Decoder {
@@ -32,6 +36,7 @@ impl Decoder {
         let hdr: EventHeader = vigil_abi::from_bytes(rec).ok_or(DecodeError::Short(rec.len()))?;
         match hdr.kind {
             vigil_abi::EVENT_OPEN => self.decode_open(rec).map(Event::Open),
+            vigil_abi::EVENT_FIM => self.decode_fim(rec).map(Event::Fim),
             k => Err(DecodeError::UnknownKind(k)),
         }
     }
@@ -83,6 +88,95 @@ impl Decoder {
             ino: fixed.ino,
             path,
             argument,
+        })
+    }
+}
+
+impl Decoder {
+    fn decode_fim(&self, rec: &[u8]) -> Result<FimEvent, DecodeError> {
+        let f: FimEventFixed = vigil_abi::from_bytes(rec).ok_or(DecodeError::Short(rec.len()))?;
+        let mut data = &rec[size_of::<FimEventFixed>()..];
+        let mut take = |n: u16| -> Result<&[u8], DecodeError> {
+            let n = n as usize;
+            if n > data.len() {
+                return Err(DecodeError::BadLength(rec.len()));
+            }
+            let (a, b) = data.split_at(n);
+            data = b;
+            Ok(a)
+        };
+        let (p_base, p_arg) = (take(f.path_base_len)?, take(f.path_arg_len)?);
+        let (p2_base, p2_arg) = (take(f.path2_base_len)?, take(f.path2_arg_len)?);
+        let (exe, cwd, cmdline, name) = (
+            take(f.exe_len)?,
+            take(f.cwd_len)?,
+            take(f.cmdline_len)?,
+            take(f.name_len)?,
+        );
+        let op = FimOp::from_raw(f.op).ok_or(DecodeError::UnknownOp(f.op))?;
+        let path = assemble_path(f.path_flags, p_base, p_arg);
+        let path2 = (!p2_base.is_empty() || !p2_arg.is_empty()).then(|| {
+            if op == FimOp::Symlink {
+                // A symlink's target is text, not a path to resolve.
+                EventPath {
+                    bytes: p2_arg.to_vec(),
+                    source: PathSource::Argument,
+                    truncated: false,
+                    deleted: false,
+                    disconnected: false,
+                }
+            } else {
+                assemble_path(f.path2_flags, p2_base, p2_arg)
+            }
+        });
+        let tree = match f.tree {
+            0 | u32::MAX => None,
+            t => Some(t),
+        };
+        let below_tree = tree.and_then(|_| {
+            let off = f.tree_off as usize;
+            let mut below = p_base.get(off..)?.to_vec();
+            if !p_arg.is_empty() && f.path_flags & pf::FROM_FILE == 0 {
+                below.push(b'/');
+                below.extend_from_slice(p_arg);
+            }
+            Some(below)
+        });
+        let unset = |v: u32| (v != u32::MAX).then_some(v);
+        Ok(FimEvent {
+            time: self.clock.to_system_time(f.hdr.ts_ns),
+            who: Who {
+                task: Self::task(&f.hdr),
+                ppid: f.ppid,
+                euid: f.euid,
+                egid: f.egid,
+                auid: unset(f.auid),
+                sessionid: unset(f.sessionid),
+                cgroup_id: f.cgroup_id,
+                mntns: f.mntns,
+                exe: exe.to_vec(),
+                cwd: cwd.to_vec(),
+                args: cmdline
+                    .split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+            },
+            op,
+            backend: f.backend,
+            ret: f.ret,
+            flags: f.flags,
+            mode: f.mode,
+            arg_uid: f.arg_uid,
+            arg_gid: f.arg_gid,
+            ino: f.ino,
+            dev: f.dev,
+            tree,
+            below_tree,
+            suppressed: f.suppressed,
+            path,
+            path2,
+            xattr_name: (!name.is_empty()).then(|| name.to_vec()),
         })
     }
 }

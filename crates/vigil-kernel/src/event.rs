@@ -98,8 +98,112 @@ impl OpenEvent {
     }
 }
 
+/// What a file-integrity event reports (`enum vigil_fim_op`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FimOp {
+    OpenWrite,
+    Write,
+    Truncate,
+    Unlink,
+    Rmdir,
+    Mkdir,
+    Rename,
+    Link,
+    Symlink,
+    Chmod,
+    Chown,
+    SetXattr,
+    RemoveXattr,
+}
+
+impl FimOp {
+    pub fn from_raw(op: u32) -> Option<Self> {
+        use vigil_abi::fim_op as o;
+        Some(match op {
+            o::OPEN_WRITE => Self::OpenWrite,
+            o::WRITE => Self::Write,
+            o::TRUNCATE => Self::Truncate,
+            o::UNLINK => Self::Unlink,
+            o::RMDIR => Self::Rmdir,
+            o::MKDIR => Self::Mkdir,
+            o::RENAME => Self::Rename,
+            o::LINK => Self::Link,
+            o::SYMLINK => Self::Symlink,
+            o::CHMOD => Self::Chmod,
+            o::CHOWN => Self::Chown,
+            o::SETXATTR => Self::SetXattr,
+            o::REMOVEXATTR => Self::RemoveXattr,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenWrite => "open_write",
+            Self::Write => "write",
+            Self::Truncate => "truncate",
+            Self::Unlink => "unlink",
+            Self::Rmdir => "rmdir",
+            Self::Mkdir => "mkdir",
+            Self::Rename => "rename",
+            Self::Link => "link",
+            Self::Symlink => "symlink",
+            Self::Chmod => "chmod",
+            Self::Chown => "chown",
+            Self::SetXattr => "setxattr",
+            Self::RemoveXattr => "removexattr",
+        }
+    }
+}
+
+/// Who did it, read in the kernel at the moment of the event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who {
+    pub task: Task,
+    pub ppid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    /// The login uid (auid); `None` when not set (daemons, boot).
+    pub auid: Option<u32>,
+    pub sessionid: Option<u32>,
+    pub cgroup_id: u64,
+    pub mntns: u64,
+    pub exe: Vec<u8>,
+    pub cwd: Vec<u8>,
+    /// Arguments, at most 256 bytes of them (the last may be cut).
+    pub args: Vec<Vec<u8>>,
+}
+
+/// One file-integrity event from the kernel: a hint that something under
+/// a watched tree changed, with exact paths and who-data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FimEvent {
+    pub time: SystemTime,
+    pub who: Who,
+    pub op: FimOp,
+    /// `VIGIL_BACKEND_*`.
+    pub backend: u16,
+    pub ret: i64,
+    pub flags: u32,
+    pub mode: u32,
+    pub arg_uid: u32,
+    pub arg_gid: u32,
+    pub ino: u64,
+    pub dev: u32,
+    /// The watched tree the kernel matched; `None`: only pre-filtered.
+    pub tree: Option<u32>,
+    /// The path below the tree root ("/ssh/sshd_config"), when matched.
+    pub below_tree: Option<Vec<u8>>,
+    pub suppressed: u32,
+    pub path: EventPath,
+    /// Rename target, link name, or symlink target (verbatim).
+    pub path2: Option<EventPath>,
+    pub xattr_name: Option<Vec<u8>>,
+}
+
 /// Every event kind the kernel side produces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Open(OpenEvent),
+    Fim(FimEvent),
 }

@@ -14,6 +14,7 @@
 pub mod clock;
 pub mod decode;
 pub mod event;
+pub mod fim;
 pub mod libbpf_log;
 pub mod loader;
 pub mod objects;

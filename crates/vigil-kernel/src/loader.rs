@@ -201,6 +201,45 @@ impl LoadedObject {
             .min_by_key(|s| rank(s))
     }
 
+    /// Attaches a loaded program to one more syscall tracepoint (one program
+    /// can serve many: FIM's exit handlers). Records the program attached.
+    pub fn attach_syscall_tracepoint(
+        &mut self,
+        program: &str,
+        tracepoint: &str,
+    ) -> Result<(), String> {
+        let status = self
+            .programs
+            .iter_mut()
+            .find(|s| s.name == program)
+            .ok_or_else(|| format!("no program {program}"))?;
+        if !matches!(status.state, ProgramState::Loaded | ProgramState::Attached) {
+            return Err(format!("program {program} is not loaded"));
+        }
+        let prog = self
+            .object
+            .progs_mut()
+            .find(|p| p.name() == program)
+            .ok_or_else(|| format!("no program {program}"))?;
+        let link = prog
+            .attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, tracepoint)
+            .map_err(|e| format!("attach {program} to syscalls/{tracepoint}: {e}"))?;
+        self.links.push(link);
+        status.state = ProgramState::Attached;
+        Ok(())
+    }
+
+    /// The loaded flavour of `base` (itself or its `_legacy` twin).
+    pub fn loaded_flavour(&self, base: &str) -> Option<&str> {
+        self.programs
+            .iter()
+            .find(|s| {
+                base_name(&s.name) == base
+                    && matches!(s.state, ProgramState::Loaded | ProgramState::Attached)
+            })
+            .map(|s| s.name.as_str())
+    }
+
     /// Detaches every program; maps stay readable.
     pub fn detach(&mut self) {
         self.links.clear();

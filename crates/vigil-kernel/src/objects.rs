@@ -46,6 +46,12 @@ pub const OPENS: BpfObject = BpfObject {
     bytes: object!("opens.bpf.o"),
 };
 
+/// File-integrity monitoring (`bpf/fim.bpf.c`).
+pub const FIM: BpfObject = BpfObject {
+    name: "fim",
+    bytes: object!("fim.bpf.o"),
+};
+
 /// The capability probes (`bpf/probe.bpf.c`).
 pub const PROBE: BpfObject = BpfObject {
     name: "probe",

@@ -7,6 +7,7 @@
 //! workload are POSIX shell that busybox runs too, so a guest needs nothing
 //! but busybox and the binary under test.
 
+pub mod fim;
 pub mod images;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,9 @@ pub struct Expect {
 #[derive(Clone, Debug)]
 pub struct Case {
     pub fs: &'static str,
+    /// The directory the workload works in (visible to the host, except
+    /// for `mntns`, whose tree exists only inside its namespace).
+    pub dir: PathBuf,
     pub setup: String,
     pub workload: String,
     pub expect: Vec<Expect>,
@@ -77,6 +81,7 @@ pub fn cases(root: &Path, dev: &Devices) -> Vec<Case> {
     let generic = |fs: &'static str, setup: String, dir: &Path, forbid: Vec<String>| {
         Case {
         fs,
+        dir: dir.to_path_buf(),
         setup,
         workload: format!(
             "echo data > {f} && cat {f} > /dev/null && (cd {d} && cat ./sub/../{name} > /dev/null) ; cat {m} 2>/dev/null ; (cd {d} && cat rel-missing 2>/dev/null) ; true",

@@ -6,6 +6,9 @@ use vigil_fim::diff::AttrChange;
 use vigil_fim::reconcile::{Change, ChangeKind};
 use vigil_fim::record::{hex, FileRecord};
 
+use vigil_enrich::Enriched;
+use vigil_kernel::event::Who;
+
 use crate::json::JsonWriter;
 use crate::open_json::rfc3339;
 
@@ -21,6 +24,8 @@ pub enum Trigger {
     Recovery,
     /// A one-shot `vigil fim scan`.
     Manual,
+    /// Seen by the kernel hooks as it happened.
+    Live,
 }
 
 impl Trigger {
@@ -30,6 +35,7 @@ impl Trigger {
             Trigger::Periodic => "periodic full scan",
             Trigger::Recovery => "rescan after lost events",
             Trigger::Manual => "scan",
+            Trigger::Live => "observed by the kernel",
         }
     }
 }
@@ -78,7 +84,10 @@ fn ns_to_time(ns: i64) -> SystemTime {
     }
 }
 
-fn action(c: &Change) -> &'static str {
+fn action(c: &Change, live: Option<&LiveWho<'_>>) -> &'static str {
+    if live.is_some_and(|l| l.previous_path.is_some()) {
+        return "renamed";
+    }
     match c.kind {
         ChangeKind::Created => "created",
         ChangeKind::Deleted => "deleted",
@@ -87,21 +96,114 @@ fn action(c: &Change) -> &'static str {
     }
 }
 
-/// Appends one JSON line for a change found by a scan. Who made it is
-/// unknown to a scan, and the event says so.
-pub fn write_change(w: &mut JsonWriter, c: &Change, tree: &str, trigger: Trigger, host: &str) {
+/// Who made a live change: the kernel's who-data, enriched, and what the
+/// coalesced hints were.
+pub struct LiveWho<'a> {
+    pub who: &'a Who,
+    pub enriched: &'a Enriched,
+    pub operations: Vec<&'static str>,
+    /// Kernel hints merged into this one change.
+    pub merged: u64,
+    pub backend: &'static str,
+    /// For a rename: the path it had before.
+    pub previous_path: Option<&'a [u8]>,
+    /// The path the process used, when it differs from the baseline's
+    /// (through a bind mount, or a symlinked directory).
+    pub seen_path: Option<&'a [u8]>,
+}
+
+fn write_who(w: &mut JsonWriter, l: &LiveWho<'_>) {
+    let who = l.who;
+    let e = l.enriched;
+    w.begin_obj("process");
+    w.num("pid", who.task.pid);
+    w.begin_obj("thread");
+    w.num("id", who.task.tid);
+    w.end();
+    w.bytes("name", &who.task.comm);
+    if !who.exe.is_empty() {
+        w.bytes("executable", &who.exe);
+    }
+    if !who.cwd.is_empty() {
+        w.bytes("working_directory", &who.cwd);
+    }
+    if !who.args.is_empty() {
+        let args: Vec<String> = who
+            .args
+            .iter()
+            .map(|a| crate::text::escape_invalid_utf8(a))
+            .collect();
+        w.str("command_line", &args.join(" "));
+        w.str_array("args", &args);
+    }
+    w.begin_obj("parent");
+    w.num("pid", who.ppid);
+    if let Some(n) = &e.parent_name {
+        w.str("name", n);
+    }
+    if let Some(x) = &e.parent_exe {
+        w.str("executable", x);
+    }
+    w.end();
+    w.end();
+
+    w.begin_obj("user");
+    w.str("id", &who.task.uid.to_string());
+    if let Some(n) = &e.user {
+        w.str("name", n);
+    }
+    w.begin_obj("effective");
+    w.str("id", &who.euid.to_string());
+    if let Some(n) = &e.effective_user {
+        w.str("name", n);
+    }
+    w.end();
+    if let Some(a) = who.auid {
+        w.begin_obj("audit");
+        w.str("id", &a.to_string());
+        if let Some(n) = &e.audit_user {
+            w.str("name", n);
+        }
+        w.end();
+    }
+    w.end();
+    w.begin_obj("group");
+    w.str("id", &who.task.gid.to_string());
+    if let Some(n) = &e.group {
+        w.str("name", n);
+    }
+    w.end();
+    if let Some(id) = &e.container_id {
+        w.begin_obj("container");
+        w.str("id", id);
+        w.end();
+    }
+}
+
+/// Appends one JSON line for a change: found by a scan (`live` is None:
+/// who made it is unknown, and the event says so) or seen live.
+pub fn write_change(
+    w: &mut JsonWriter,
+    c: &Change,
+    tree: &str,
+    trigger: Trigger,
+    host: &str,
+    live: Option<&LiveWho<'_>>,
+) {
     w.begin();
     w.str("@timestamp", &rfc3339(SystemTime::now()));
     w.begin_obj("event");
     w.str("kind", "event");
     w.str_array("category", &["file"]);
+    let renamed = live.is_some_and(|l| l.previous_path.is_some());
     let ty = match c.kind {
+        _ if renamed => "change",
         ChangeKind::Created => "creation",
         ChangeKind::Deleted => "deletion",
         ChangeKind::Modified => "change",
     };
     w.str_array("type", &[ty]);
-    w.str("action", action(c));
+    w.str("action", action(c, live));
     w.str("module", "vigil");
     w.str("dataset", "vigil.fim");
     w.str("reason", trigger.reason());
@@ -109,8 +211,12 @@ pub fn write_change(w: &mut JsonWriter, c: &Change, tree: &str, trigger: Trigger
     w.begin_obj("host");
     w.str("hostname", host);
     w.end();
+    if let Some(l) = live {
+        write_who(w, l);
+    }
+    let seen = live.and_then(|l| l.seen_path).filter(|p| *p != c.path());
     w.begin_obj("file");
-    w.bytes("path", c.path());
+    w.bytes("path", seen.unwrap_or(c.path()));
     if let Some(r) = c.new.as_ref().or(c.old.as_ref()) {
         write_record(w, r);
     }
@@ -118,7 +224,21 @@ pub fn write_change(w: &mut JsonWriter, c: &Change, tree: &str, trigger: Trigger
     w.begin_obj("vigil");
     w.begin_obj("fim");
     w.str("tree", tree);
-    w.str("who", "unknown");
+    match live {
+        None => w.str("who", "unknown"),
+        Some(l) => {
+            w.str("who", "kernel");
+            w.str("backend", l.backend);
+            w.str_array("operations", &l.operations);
+            w.num("events_merged", l.merged);
+            if let Some(p) = l.previous_path {
+                w.bytes("previous_path", p);
+            }
+            if seen.is_some() {
+                w.bytes("baseline_path", c.path());
+            }
+        }
+    }
     if c.kind == ChangeKind::Modified {
         let names: Vec<&str> = c
             .delta
@@ -134,6 +254,17 @@ pub fn write_change(w: &mut JsonWriter, c: &Change, tree: &str, trigger: Trigger
         w.end();
     }
     w.end();
+    if let Some(l) = live {
+        let who = l.who;
+        w.begin_obj("who");
+        if let Some(s) = who.sessionid {
+            w.num("sessionid", s);
+        }
+        w.num("cgroup_id", who.cgroup_id);
+        w.num("mntns", who.mntns);
+        w.bool("other_mount_namespace", l.enriched.other_mntns);
+        w.end();
+    }
     w.end();
     w.end();
     w.buf.push(b'\n');

@@ -27,7 +27,74 @@ impl FeaturePlan {
 }
 
 pub fn plan_all(caps: &Capabilities) -> Vec<FeaturePlan> {
-    vec![plan_trace_opens(caps)]
+    vec![plan_fim(caps), plan_trace_opens(caps)]
+}
+
+/// The probes every BPF feature needs.
+const BASE: [&str; 5] = [
+    probe::PRIVILEGES,
+    probe::BTF,
+    probe::TRACEFS,
+    probe::SYSCALL_TRACEPOINTS,
+    probe::RINGBUF,
+];
+
+fn plan_fim(caps: &Capabilities) -> FeaturePlan {
+    let mut plan = FeaturePlan {
+        feature: "fim",
+        backend: None,
+        why: vec![
+            "baseline scans (start-up, periodic, after any loss) work on every host; \
+             kernel hooks add live who-data"
+                .into(),
+        ],
+        degraded: Vec::new(),
+        programs: Vec::new(),
+    };
+    let missing: Vec<String> = BASE
+        .iter()
+        .filter(|n| !caps.has(n))
+        .map(|n| caps.why(n))
+        .collect();
+    if !missing.is_empty() {
+        plan.degraded
+            .push("no kernel hooks: changes are found by scans only, without who-data".into());
+        plan.why.extend(missing);
+        plan.backend = Some("scans only (no who-data)".into());
+        return plan;
+    }
+    match vigil_kernel::fim::load(caps, 1 << 20) {
+        Ok(obj) => {
+            plan.programs = obj.programs.clone();
+            let absent: Vec<String> = obj
+                .programs
+                .iter()
+                .filter_map(|p| match &p.state {
+                    ProgramState::NotSelected(r) if p.name.starts_with("fim_enter_") => {
+                        Some(format!("{}: {r}", p.name.trim_start_matches("fim_enter_")))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !absent.is_empty() {
+                plan.degraded
+                    .push(format!("syscalls not hooked: {}", absent.join("; ")));
+            }
+            plan.why.push(caps.why(probe::BPF_LOOP));
+            plan.why.push(
+                "this build hooks syscall tracepoints: exact paths (mount-aware walk) and who-data on every kernel"
+                    .into(),
+            );
+            plan.backend = Some("syscall tracepoints + baseline scans".into());
+        }
+        Err(e) => {
+            plan.degraded.push(format!(
+                "no kernel hooks ({e}): scans only, without who-data"
+            ));
+            plan.backend = Some("scans only (no who-data)".into());
+        }
+    }
+    plan
 }
 
 fn plan_trace_opens(caps: &Capabilities) -> FeaturePlan {
@@ -42,14 +109,7 @@ fn plan_trace_opens(caps: &Capabilities) -> FeaturePlan {
         degraded: Vec::new(),
         programs: Vec::new(),
     };
-    let needed = [
-        probe::PRIVILEGES,
-        probe::BTF,
-        probe::TRACEFS,
-        probe::SYSCALL_TRACEPOINTS,
-        probe::RINGBUF,
-    ];
-    let missing: Vec<String> = needed
+    let missing: Vec<String> = BASE
         .iter()
         .filter(|n| !caps.has(n))
         .map(|n| caps.why(n))

@@ -42,7 +42,16 @@ fn doctor_json_lists_every_probe_and_the_open_tracer_backend() {
         assert!(!p["detail"].as_str().unwrap().is_empty(), "{p}");
     }
     assert_eq!(v["can_run"], true);
-    let opens = &v["features"][0];
+    assert_eq!(v["features"][0]["feature"], "fim");
+    assert!(
+        v["features"][0]["backend"]
+            .as_str()
+            .unwrap()
+            .starts_with("syscall tracepoints"),
+        "{}",
+        v["features"][0]
+    );
+    let opens = &v["features"][1];
     assert_eq!(opens["feature"], "trace.opens");
     assert!(
         opens["backend"]

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use vigil_scenarios::{cases, check, images, setup_script, workload_script, Devices};
+use vigil_scenarios::{cases, check, fim, images, setup_script, workload_script, Devices};
 
 struct Unmount(std::path::PathBuf);
 
@@ -28,12 +28,11 @@ impl Drop for Unmount {
     }
 }
 
-#[test]
-fn every_filesystem_layout_reports_exact_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    let imgs = images::make(&dir.path().join("images")).unwrap();
-    let root = dir.path().join("vt");
-    let _cleanup = Unmount(root.clone());
+/// Mounts every layout under a fresh scratch root.
+fn layouts(dir: &std::path::Path) -> (std::path::PathBuf, Vec<vigil_scenarios::Case>, Unmount) {
+    let imgs = images::make(&dir.join("images")).unwrap();
+    let root = dir.join("vt");
+    let cleanup = Unmount(root.clone());
     let devices = Devices {
         btrfs: imgs.btrfs.display().to_string(),
         xfs: imgs.xfs.display().to_string(),
@@ -42,6 +41,13 @@ fn every_filesystem_layout_reports_exact_paths() {
     };
     let cases = cases(&root, &devices);
     sh(&setup_script(&cases));
+    (root, cases, cleanup)
+}
+
+#[test]
+fn every_filesystem_layout_reports_exact_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, cases, _cleanup) = layouts(dir.path());
 
     let t = Tracer::start(&["--path", root.to_str().unwrap()]);
     let out = Command::new("sh")
@@ -72,4 +78,66 @@ fn every_filesystem_layout_reports_exact_paths() {
     );
     let (_, dropped) = trace.kernel_counts();
     assert_eq!(dropped, 0);
+}
+
+#[test]
+fn fim_reports_every_change_with_who_data_on_every_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, layouts, _cleanup) = layouts(dir.path());
+    let cases = fim::fim_cases(&layouts, &root, true);
+    sh(&fim::prepare_script(&cases));
+    let events_out = dir.path().join("fim.json");
+    let mut cmd = vigil();
+    cmd.arg("run")
+        .arg("--baseline")
+        .arg(dir.path().join("b.sqlite"))
+        .arg("--events-out")
+        .arg(&events_out);
+    for c in &cases {
+        cmd.arg("--watch").arg(&c.tree);
+    }
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            panic!("vigil run exited before its kernel hooks attached:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains("FIM live: kernel hooks attached") {
+            break;
+        }
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(fim::workload_script(&cases))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "workload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Changes are reported once a path has been quiet for a second.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&events_out).unwrap_or_default();
+    let events = vigil_scenarios::parse_events(&text).unwrap();
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|c| {
+            fim::check(c, &events)
+                .err()
+                .map(|e| format!("{}: {e}", c.fs))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{}\n\n{} events",
+        failures.join("\n"),
+        events.len()
+    );
 }

@@ -129,6 +129,11 @@ impl Sink {
         self.totals.received += 1;
         let ev = match self.decoder.decode(rec) {
             Ok(Event::Open(ev)) => ev,
+            Ok(other) => {
+                self.totals.malformed += 1;
+                tracing::warn!("unexpected record on the open tracer's ring buffer: {other:?}");
+                return 0;
+            }
             Err(e) => {
                 self.totals.malformed += 1;
                 tracing::warn!("malformed record: {e}");

@@ -22,6 +22,8 @@ use crate::config::{self, Loaded};
 /// The trees and baseline a FIM command works on.
 pub struct FimSetup {
     pub trees: Vec<WatchedTree>,
+    /// Configured names that resolve elsewhere (/bin for /usr/bin).
+    pub aliases: Vec<PathBuf>,
     pub baseline: PathBuf,
     pub scan_interval: Option<Duration>,
 }
@@ -45,10 +47,12 @@ pub fn setup(target: &FimTarget, loaded: &Loaded) -> Result<FimSetup> {
         v
     };
     let mut resolved: Vec<WatchedTree> = Vec::new();
+    let mut aliases = Vec::new();
     for mut t in trees.drain(..) {
         match std::fs::canonicalize(&t.path) {
             Ok(real) => {
                 if real != t.path {
+                    aliases.push(t.path.clone());
                     tracing::info!(
                         "{} resolves to {}; watching {}",
                         t.path.display(),
@@ -72,6 +76,7 @@ pub fn setup(target: &FimTarget, loaded: &Loaded) -> Result<FimSetup> {
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_BASELINE));
     Ok(FimSetup {
         trees: resolved,
+        aliases,
         baseline,
         scan_interval: loaded.scan_interval,
     })
@@ -106,7 +111,7 @@ pub fn emit(
         let tree = tree_for(trees, p)
             .map(|t| t.path.display().to_string())
             .unwrap_or_default();
-        fim_json::write_change(&mut w, c, &tree, trigger, &host);
+        fim_json::write_change(&mut w, c, &tree, trigger, &host, None);
         out.write_all(&w.buf).context("write FIM event")?;
     }
     out.flush().context("flush FIM events")
@@ -141,7 +146,9 @@ pub fn pass(
     Ok(r)
 }
 
-/// Runs until `stop`: a start-up reconcile, then periodic ones.
+/// Runs until `stop`: a start-up reconcile, then live changes from the
+/// kernel (when it can give them), periodic rescans, and a rescan after
+/// any lost event.
 pub fn run(
     setup: &FimSetup,
     out: &mut Output,
@@ -151,9 +158,32 @@ pub fn run(
     let mut store = Store::open(&setup.baseline)?;
     let r = pass(&mut store, setup, false, true)?;
     emit(out, &setup.trees, &r, Trigger::Startup)?;
+    let caps = vigil_kernel::probe::probe_tracing();
+    let mut live = match crate::jobs::fim_live::Live::start(&caps, setup) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("FIM runs degraded, on scans only: no live who-data: {e:#}");
+            None
+        }
+    };
+    if live.is_some() {
+        eprintln!("vigil: FIM live: kernel hooks attached");
+    }
     let mut next = setup.scan_interval.map(|i| Instant::now() + i);
     loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+        let stopping =
+            stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
+        match live.as_mut() {
+            Some(l) => {
+                l.step(&mut store, setup, out, stopping)?;
+                if l.lost_events() {
+                    let r = pass(&mut store, setup, false, true)?;
+                    emit(out, &setup.trees, &r, Trigger::Recovery)?;
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
+        if stopping {
             return Ok(());
         }
         if next.is_some_and(|n| Instant::now() >= n) {
@@ -161,6 +191,5 @@ pub fn run(
             emit(out, &setup.trees, &r, Trigger::Periodic)?;
             next = setup.scan_interval.map(|i| Instant::now() + i);
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }

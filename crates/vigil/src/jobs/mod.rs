@@ -1,3 +1,4 @@
 //! The long-running jobs `vigil run` is made of.
 
 pub mod fim;
+pub mod fim_live;

@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * File-integrity events with who-data: the syscall-tracepoint backend.
+ *
+ * Every change to a file under a watched tree is reported with the exact
+ * path(s), and with who made it, read in the kernel at that moment.
+ *
+ * Watched trees are identified by dentry, not by string: the agent opens
+ * each tree root and the registration program records the dentry of what
+ * it opened (fim_register). Every path walk checks each dentry it passes
+ * against that set (VIGIL_WALK_VISIT), so the filter is exact through bind
+ * mounts, subvolumes and mount namespaces, and costs no second walk.
+ *
+ * Cheap paths for activity outside the trees:
+ *  - fd-based writes consult a per-(parent dentry, mount) verdict cache
+ *    before any walk; renames expire the cache (verdict_gen);
+ *  - repeated writes to one file by one process merge in the kernel
+ *    within dedupe_ms (the count travels in `suppressed`);
+ *  - path-based operations are resolved only once they have succeeded;
+ *    an absolute path string is pre-filtered on its first component.
+ *
+ * One exit program serves every path-based syscall (user space attaches it
+ * to each exit tracepoint): the enter programs save which operation it is.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "vigil/abi.h"
+#include "vigil/emit.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct vigil_walk;
+static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d);
+#define VIGIL_WALK_VISIT(w, d) fim_visit(w, d)
+
+#include "vigil/path.h"
+#include "vigil/sys_open.h"
+#include "vigil/who.h"
+
+#define AT_REMOVEDIR_ 0x200
+/* A segment starts at most here, so PATH_MAX more still fits data[]. */
+#define FIM_OFF_MAX (VIGIL_FIM_DATA_MAX - VIGIL_PATH_MAX)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_fim_config);
+} fim_config SEC(".maps");
+
+/* Registered tree roots: dentry address -> tree id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} fim_watch SEC(".maps");
+
+/* First components of watched trees ("etc", "usr", ...): the cheap
+ * pre-filter for absolute path strings. */
+struct fim_component {
+	char name[VIGIL_COMPONENT_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct fim_component);
+	__type(value, __u32);
+} fim_roots SEC(".maps");
+
+struct fim_verdict_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct fim_verdict {
+	__u32 gen;
+	__u32 tree;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fim_verdict_key);
+	__type(value, struct fim_verdict);
+} fim_verdicts SEC(".maps");
+
+struct fim_recent_key {
+	__u64 inode;
+	__u32 tgid;
+	__u32 op;
+};
+
+struct fim_recent {
+	__u64 last_ns;
+	__u32 suppressed;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fim_recent_key);
+	__type(value, struct fim_recent);
+} fim_recent SEC(".maps");
+
+/* A path-based operation between its enter and its exit. */
+struct fim_args {
+	const char *p1;
+	const char *p2;
+	const char *name;
+	__s32 dfd1;
+	__s32 dfd2;
+	__s32 fd; /* fd-based attribute operations; -1 otherwise */
+	__u32 op;
+	__u32 flags;
+	__u32 mode;
+	__u32 uid;
+	__u32 gid;
+	__u32 p2_verbatim; /* symlink target: reported as written */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct fim_args);
+} fim_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_fim_event);
+} fim_scratch SEC(".maps");
+
+static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d)
+{
+	__u64 key = (__u64)d;
+	__u32 *tree;
+
+	if (w->tree)
+		return;
+	tree = bpf_map_lookup_elem(&fim_watch, &key);
+	if (tree) {
+		w->tree = *tree;
+		w->tree_pos = w->pos;
+	}
+}
+
+static __always_inline struct vigil_fim_config *fim_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fim_config, &zero);
+}
+
+static __always_inline bool fim_is_agent(void)
+{
+	struct vigil_fim_config *c = fim_cfg();
+
+	return !c || (bpf_get_current_pid_tgid() >> 32) == c->agent_tgid;
+}
+
+/* ---- registration ---------------------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int fim_register(struct trace_event_raw_sys_exit *ctx)
+{
+	struct vigil_fim_config *c = fim_cfg();
+	struct task_struct *task;
+	struct file *file;
+	__u64 key;
+	__u32 tree;
+
+	if (!c || !c->register_tree || (bpf_get_current_pid_tgid() >> 32) != c->agent_tgid ||
+	    ctx->ret < 0)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	file = vigil_fd_file(task, ctx->ret);
+	if (!file)
+		return 0;
+	key = (__u64)BPF_CORE_READ(file, f_path.dentry);
+	tree = c->register_tree;
+	bpf_map_update_elem(&fim_watch, &key, &tree, BPF_ANY);
+	return 0;
+}
+
+/* ---- event assembly -------------------------------------------------- */
+
+static __always_inline struct vigil_fim_event *fim_begin(__u32 op)
+{
+	__u32 zero = 0;
+	struct vigil_fim_event *ev = bpf_map_lookup_elem(&fim_scratch, &zero);
+
+	if (!ev)
+		return NULL;
+	vigil_fill_header(&ev->hdr, VIGIL_EVENT_FIM);
+	ev->op = op;
+	ev->backend = VIGIL_BACKEND_TRACEPOINT;
+	ev->ret = 0;
+	ev->ino = 0;
+	ev->dev = 0;
+	ev->flags = 0;
+	ev->mode = 0;
+	ev->arg_uid = 0;
+	ev->arg_gid = 0;
+	ev->tree = 0;
+	ev->suppressed = 0;
+	ev->path_flags = 0;
+	ev->path2_flags = 0;
+	ev->tree_off = 0;
+	ev->path_base_len = 0;
+	ev->path_arg_len = 0;
+	ev->path2_base_len = 0;
+	ev->path2_arg_len = 0;
+	ev->exe_len = 0;
+	ev->cwd_len = 0;
+	ev->cmdline_len = 0;
+	ev->name_len = 0;
+	ev->_pad[0] = 0;
+	ev->_pad[1] = 0;
+	return ev;
+}
+
+static __always_inline __u32 fim_put_walk(struct vigil_fim_event *ev, __u32 off, struct vigil_walk *w)
+{
+	if (!w || off > FIM_OFF_MAX)
+		return 0;
+	return vigil_walk_copy(w, &ev->data[off]);
+}
+
+static __always_inline __u32 fim_put_user_str(struct vigil_fim_event *ev, __u32 off, const char *s,
+					      __u16 *flags)
+{
+	long n;
+
+	if (!s || off > FIM_OFF_MAX)
+		return 0;
+	n = bpf_probe_read_user_str(&ev->data[off], VIGIL_PATH_MAX, s);
+	if (n <= 0)
+		return 0;
+	if (n >= VIGIL_PATH_MAX)
+		*flags |= VIGIL_PATH_ARG_TRUNCATED;
+	return n - 1;
+}
+
+/* Is the absolute string s under a watched tree's first component? */
+static __always_inline bool fim_root_candidate(const char *s)
+{
+	struct fim_component probe = {}, key = {};
+	__u32 i;
+
+	bpf_probe_read_user_str(probe.name, sizeof(probe.name), s + 1);
+	for (i = 0; i < VIGIL_COMPONENT_MAX - 1; i++)
+		if (probe.name[i] == '/' || !probe.name[i])
+			break;
+	/* Re-read exactly the component so the key's tail is all zeros. */
+	bpf_probe_read_user(key.name, i & (VIGIL_COMPONENT_MAX - 1), s + 1);
+	return bpf_map_lookup_elem(&fim_roots, &key) != NULL;
+}
+
+/*
+ * Puts one path, as (kernel-resolved base, user string), at data[off].
+ * Sets *tree when the base lies in a watched tree, or to (u32)-1 when an
+ * absolute string only passed the pre-filter (user space decides).
+ */
+static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off, __s32 dfd,
+					  const char *s, struct task_struct *task, bool use_loop,
+					  __u16 *flags, __u16 *base_len, __u16 *arg_len, __u32 *tree,
+					  bool first)
+{
+	struct vigil_walk *w = NULL;
+	char c = 0;
+	__u32 blen = 0, alen;
+
+	bpf_probe_read_user(&c, 1, s);
+	if (c == '/') {
+		if (fim_root_candidate(s) && !*tree)
+			*tree = (__u32)-1;
+	} else if (dfd == VIGIL_AT_FDCWD) {
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+		w = vigil_walk_path(__builtin_preserve_access_index(&fs->pwd), task, use_loop);
+		*flags |= VIGIL_PATH_BASE_CWD;
+	} else {
+		struct file *dir = vigil_fd_file(task, dfd);
+
+		if (dir)
+			w = vigil_walk_path(__builtin_preserve_access_index(&dir->f_path), task, use_loop);
+		*flags |= VIGIL_PATH_BASE_DIRFD;
+	}
+	if (w) {
+		blen = fim_put_walk(ev, off, w);
+		*flags |= w->flags;
+		if (w->tree && (!*tree || *tree == (__u32)-1)) {
+			*tree = w->tree;
+			if (first)
+				ev->tree_off = blen - (VIGIL_PATH_MAX - w->tree_pos);
+		}
+	} else if (c != '/') {
+		*flags |= VIGIL_PATH_UNRESOLVED;
+	}
+	alen = fim_put_user_str(ev, off + blen, s, flags);
+	*base_len = blen;
+	*arg_len = alen;
+	return blen + alen;
+}
+
+/* Puts a path resolved from an open file. */
+static __always_inline __u32 fim_put_file(struct vigil_fim_event *ev, struct file *file,
+					  struct task_struct *task, bool use_loop)
+{
+	struct vigil_walk *w;
+	__u32 len;
+
+	w = vigil_walk_path(__builtin_preserve_access_index(&file->f_path), task, use_loop);
+	if (!w)
+		return 0;
+	len = fim_put_walk(ev, 0, w);
+	ev->path_flags = w->flags | VIGIL_PATH_FROM_FILE;
+	ev->path_base_len = len;
+	ev->tree = w->tree;
+	if (w->tree)
+		ev->tree_off = len - (VIGIL_PATH_MAX - w->tree_pos);
+	ev->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	ev->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	return len;
+}
+
+/* Who-data, then the ring buffer. `off` is where data[] is filled to. */
+static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
+				      struct task_struct *task, bool use_loop)
+{
+	struct vigil_walk *w;
+	struct file *exe;
+	__u32 len;
+
+	vigil_who_ids(ev, task);
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	if (exe) {
+		w = vigil_walk_path(__builtin_preserve_access_index(&exe->f_path), task, use_loop);
+		len = fim_put_walk(ev, off, w);
+		ev->exe_len = len;
+		off += len;
+	}
+	{
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+		w = vigil_walk_path(__builtin_preserve_access_index(&fs->pwd), task, use_loop);
+		len = fim_put_walk(ev, off, w);
+		ev->cwd_len = len;
+		off += len;
+	}
+	if (off <= FIM_OFF_MAX) {
+		len = vigil_who_cmdline(task, &ev->data[off]);
+		ev->cmdline_len = len;
+		off += len;
+	}
+	return vigil_emit(ev, offsetof(struct vigil_fim_event, data) + off, sizeof(*ev),
+			  VIGIL_SLOT_FIM, ev->path_flags);
+}
+
+/* The watched tree of `file`: cached per (parent dentry, mount). */
+static __always_inline __u32 fim_file_tree(struct file *file, struct task_struct *task, bool use_loop)
+{
+	struct vigil_fim_config *c = fim_cfg();
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct fim_verdict_key k = {
+		.dentry = (__u64)BPF_CORE_READ(d, d_parent),
+		.mnt = (__u64)BPF_CORE_READ(file, f_path.mnt),
+	};
+	struct fim_verdict v = {}, *cached;
+	struct vigil_walk *w;
+	__u64 self = (__u64)d;
+	__u32 *root;
+
+	if (!c)
+		return 0;
+	root = bpf_map_lookup_elem(&fim_watch, &self);
+	if (root)
+		return *root;
+	cached = bpf_map_lookup_elem(&fim_verdicts, &k);
+	if (cached && cached->gen == c->verdict_gen)
+		return cached->tree;
+	w = vigil_walk_path(__builtin_preserve_access_index(&file->f_path), task, use_loop);
+	if (!w)
+		return 0;
+	v.gen = c->verdict_gen;
+	v.tree = w->tree;
+	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
+	return v.tree;
+}
+
+/* Merges repeated writes of one file by one process. True: report it. */
+static __always_inline bool fim_dedupe(struct vigil_fim_event *ev, struct file *file, __u32 op)
+{
+	struct vigil_fim_config *c = fim_cfg();
+	struct fim_recent_key k = {
+		.inode = (__u64)BPF_CORE_READ(file, f_inode),
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.op = op,
+	};
+	struct fim_recent fresh = {}, *r;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!c || !c->dedupe_ms)
+		return true;
+	r = bpf_map_lookup_elem(&fim_recent, &k);
+	if (r && now - r->last_ns < (__u64)c->dedupe_ms * 1000000) {
+		__sync_fetch_and_add(&r->suppressed, 1);
+		return false;
+	}
+	if (r)
+		ev->suppressed = r->suppressed;
+	fresh.last_ns = now;
+	bpf_map_update_elem(&fim_recent, &k, &fresh, BPF_ANY);
+	return true;
+}
+
+/* ---- fd-based content changes (at entry) ------------------------------ */
+
+static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	struct file *file;
+	__u32 off;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	file = vigil_fd_file(task, fd);
+	if (!file || !fim_file_tree(file, task, use_loop))
+		return 0;
+	ev = fim_begin(op);
+	if (!ev || !fim_dedupe(ev, file, op))
+		return 0;
+	off = fim_put_file(ev, file, task, use_loop);
+	return fim_finish(ev, off, task, use_loop);
+}
+
+/* Attached by user space to sys_enter_{write,pwrite64,writev,pwritev,pwritev2}. */
+SEC("tracepoint")
+int fim_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, true);
+}
+
+SEC("tracepoint")
+int fim_write_legacy(struct trace_event_raw_sys_enter *ctx)
+{
+	return fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, false);
+}
+
+/* Attached to sys_enter_{ftruncate,fallocate}. */
+SEC("tracepoint")
+int fim_ftruncate(struct trace_event_raw_sys_enter *ctx)
+{
+	return fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, true);
+}
+
+SEC("tracepoint")
+int fim_ftruncate_legacy(struct trace_event_raw_sys_enter *ctx)
+{
+	return fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, false);
+}
+
+/* ---- opens with write intent ------------------------------------------ */
+
+static __always_inline bool fim_open_wanted(__u64 flags)
+{
+	return (flags & (VIGIL_O_WRONLY | VIGIL_O_RDWR | VIGIL_O_TRUNC | VIGIL_O_CREAT)) &&
+	       !fim_is_agent();
+}
+
+VIGIL_OPEN_ENTER_PROGRAMS(fim, fim_open_wanted, VIGIL_SLOT_FIM)
+
+static __always_inline int fim_open_exit(long ret, bool use_loop)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct vigil_open_args *a = vigil_open_taken(tid);
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	struct file *file;
+	__u32 off;
+
+	if (!a)
+		return 0;
+	if (ret < 0)
+		goto out;
+	task = (struct task_struct *)bpf_get_current_task();
+	file = vigil_fd_file(task, ret);
+	if (!file || !fim_file_tree(file, task, use_loop))
+		goto out;
+	ev = fim_begin(VIGIL_FIM_OPEN_WRITE);
+	if (!ev)
+		goto out;
+	ev->ret = ret;
+	ev->flags = a->flags;
+	ev->mode = a->mode;
+	off = fim_put_file(ev, file, task, use_loop);
+	fim_finish(ev, off, task, use_loop);
+out:
+	vigil_open_done(tid);
+	return 0;
+}
+
+/* Attached to sys_exit_{open,creat,openat,openat2}. */
+SEC("tracepoint")
+int fim_open_exit_all(struct trace_event_raw_sys_exit *ctx)
+{
+	return fim_open_exit(ctx->ret, true);
+}
+
+SEC("tracepoint")
+int fim_open_exit_all_legacy(struct trace_event_raw_sys_exit *ctx)
+{
+	return fim_open_exit(ctx->ret, false);
+}
+
+/* ---- path-based operations -------------------------------------------- */
+
+static __always_inline int fim_save(struct fim_args *a)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (fim_is_agent())
+		return 0;
+	if (bpf_map_update_elem(&fim_inflight, &tid, a, BPF_ANY))
+		vigil_count_state_drop(VIGIL_SLOT_FIM);
+	return 0;
+}
+
+/* PATH_ARGS sets defaults first; each syscall then overrides some. */
+#pragma clang diagnostic ignored "-Winitializer-overrides"
+#define ARG(i) ((const char *)ctx->args[i])
+#define ENTER(sys) \
+	SEC("tracepoint/syscalls/sys_enter_" #sys) int fim_enter_##sys(struct trace_event_raw_sys_enter *ctx)
+#define PATH_ARGS(...) \
+	{ struct fim_args a = { .dfd1 = VIGIL_AT_FDCWD, .dfd2 = VIGIL_AT_FDCWD, .fd = -1, __VA_ARGS__ }; return fim_save(&a); }
+
+ENTER(unlink) PATH_ARGS(.op = VIGIL_FIM_UNLINK, .p1 = ARG(0))
+ENTER(unlinkat) PATH_ARGS(.op = (ctx->args[2] & AT_REMOVEDIR_) ? VIGIL_FIM_RMDIR : VIGIL_FIM_UNLINK,
+			  .dfd1 = ctx->args[0], .p1 = ARG(1), .flags = ctx->args[2])
+ENTER(rmdir) PATH_ARGS(.op = VIGIL_FIM_RMDIR, .p1 = ARG(0))
+ENTER(mkdir) PATH_ARGS(.op = VIGIL_FIM_MKDIR, .p1 = ARG(0), .mode = ctx->args[1])
+ENTER(mkdirat) PATH_ARGS(.op = VIGIL_FIM_MKDIR, .dfd1 = ctx->args[0], .p1 = ARG(1), .mode = ctx->args[2])
+ENTER(rename) PATH_ARGS(.op = VIGIL_FIM_RENAME, .p1 = ARG(0), .p2 = ARG(1))
+ENTER(renameat) PATH_ARGS(.op = VIGIL_FIM_RENAME, .dfd1 = ctx->args[0], .p1 = ARG(1),
+			  .dfd2 = ctx->args[2], .p2 = ARG(3))
+ENTER(renameat2) PATH_ARGS(.op = VIGIL_FIM_RENAME, .dfd1 = ctx->args[0], .p1 = ARG(1),
+			   .dfd2 = ctx->args[2], .p2 = ARG(3), .flags = ctx->args[4])
+ENTER(link) PATH_ARGS(.op = VIGIL_FIM_LINK, .p1 = ARG(0), .p2 = ARG(1))
+ENTER(linkat) PATH_ARGS(.op = VIGIL_FIM_LINK, .dfd1 = ctx->args[0], .p1 = ARG(1),
+			.dfd2 = ctx->args[2], .p2 = ARG(3), .flags = ctx->args[4])
+ENTER(symlink) PATH_ARGS(.op = VIGIL_FIM_SYMLINK, .p1 = ARG(1), .p2 = ARG(0), .p2_verbatim = 1)
+ENTER(symlinkat) PATH_ARGS(.op = VIGIL_FIM_SYMLINK, .p1 = ARG(2), .dfd1 = ctx->args[1],
+			   .p2 = ARG(0), .p2_verbatim = 1)
+ENTER(chmod) PATH_ARGS(.op = VIGIL_FIM_CHMOD, .p1 = ARG(0), .mode = ctx->args[1])
+ENTER(fchmodat) PATH_ARGS(.op = VIGIL_FIM_CHMOD, .dfd1 = ctx->args[0], .p1 = ARG(1), .mode = ctx->args[2])
+ENTER(fchmodat2) PATH_ARGS(.op = VIGIL_FIM_CHMOD, .dfd1 = ctx->args[0], .p1 = ARG(1),
+			   .mode = ctx->args[2], .flags = ctx->args[3])
+ENTER(fchmod) PATH_ARGS(.op = VIGIL_FIM_CHMOD, .fd = ctx->args[0], .mode = ctx->args[1])
+ENTER(chown) PATH_ARGS(.op = VIGIL_FIM_CHOWN, .p1 = ARG(0), .uid = ctx->args[1], .gid = ctx->args[2])
+ENTER(lchown) PATH_ARGS(.op = VIGIL_FIM_CHOWN, .p1 = ARG(0), .uid = ctx->args[1], .gid = ctx->args[2])
+ENTER(fchownat) PATH_ARGS(.op = VIGIL_FIM_CHOWN, .dfd1 = ctx->args[0], .p1 = ARG(1),
+			  .uid = ctx->args[2], .gid = ctx->args[3], .flags = ctx->args[4])
+ENTER(fchown) PATH_ARGS(.op = VIGIL_FIM_CHOWN, .fd = ctx->args[0], .uid = ctx->args[1], .gid = ctx->args[2])
+ENTER(truncate) PATH_ARGS(.op = VIGIL_FIM_TRUNCATE, .p1 = ARG(0))
+ENTER(setxattr) PATH_ARGS(.op = VIGIL_FIM_SETXATTR, .p1 = ARG(0), .name = ARG(1))
+ENTER(lsetxattr) PATH_ARGS(.op = VIGIL_FIM_SETXATTR, .p1 = ARG(0), .name = ARG(1))
+ENTER(fsetxattr) PATH_ARGS(.op = VIGIL_FIM_SETXATTR, .fd = ctx->args[0], .name = ARG(1))
+ENTER(removexattr) PATH_ARGS(.op = VIGIL_FIM_REMOVEXATTR, .p1 = ARG(0), .name = ARG(1))
+ENTER(lremovexattr) PATH_ARGS(.op = VIGIL_FIM_REMOVEXATTR, .p1 = ARG(0), .name = ARG(1))
+ENTER(fremovexattr) PATH_ARGS(.op = VIGIL_FIM_REMOVEXATTR, .fd = ctx->args[0], .name = ARG(1))
+
+static __always_inline int fim_path_exit(long ret, bool use_loop)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct fim_args *a = bpf_map_lookup_elem(&fim_inflight, &tid);
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	__u32 off = 0, tree = 0;
+	long n;
+
+	if (!a)
+		return 0;
+	if (ret != 0)
+		goto out;
+	task = (struct task_struct *)bpf_get_current_task();
+	ev = fim_begin(a->op);
+	if (!ev)
+		goto out;
+	ev->ret = ret;
+	ev->flags = a->flags;
+	ev->mode = a->mode;
+	ev->arg_uid = a->uid;
+	ev->arg_gid = a->gid;
+
+	if (a->fd >= 0) {
+		struct file *file = vigil_fd_file(task, a->fd);
+
+		if (!file || !fim_file_tree(file, task, use_loop))
+			goto out;
+		off = fim_put_file(ev, file, task, use_loop);
+		tree = ev->tree;
+	} else {
+		off = fim_put_path(ev, 0, a->dfd1, a->p1, task, use_loop, &ev->path_flags,
+				   &ev->path_base_len, &ev->path_arg_len, &tree, true);
+	}
+	if (a->p2) {
+		if (a->p2_verbatim) {
+			__u16 len = fim_put_user_str(ev, off, a->p2, &ev->path2_flags);
+
+			ev->path2_arg_len = len;
+			off += len;
+		} else {
+			off += fim_put_path(ev, off, a->dfd2, a->p2, task, use_loop, &ev->path2_flags,
+					    &ev->path2_base_len, &ev->path2_arg_len, &tree, false);
+		}
+	}
+	if (!tree)
+		goto out;
+	ev->tree = tree;
+	if (a->name && off <= FIM_OFF_MAX) {
+		n = bpf_probe_read_user_str(&ev->data[off], VIGIL_XATTR_NAME_MAX, a->name);
+		if (n > 0) {
+			ev->name_len = n - 1;
+			off += n - 1;
+		}
+	}
+	/* A rename can move a subtree in or out of a watched tree. */
+	if (a->op == VIGIL_FIM_RENAME) {
+		struct vigil_fim_config *c = fim_cfg();
+
+		if (c)
+			__sync_fetch_and_add(&c->verdict_gen, 1);
+	}
+	fim_finish(ev, off, task, use_loop);
+out:
+	bpf_map_delete_elem(&fim_inflight, &tid);
+	return 0;
+}
+
+/* Attached to the exit tracepoint of every syscall with an enter above. */
+SEC("tracepoint")
+int fim_path_exit_all(struct trace_event_raw_sys_exit *ctx)
+{
+	return fim_path_exit(ctx->ret, true);
+}
+
+SEC("tracepoint")
+int fim_path_exit_all_legacy(struct trace_event_raw_sys_exit *ctx)
+{
+	return fim_path_exit(ctx->ret, false);
+}

@@ -1,0 +1,232 @@
+//! Live changes: kernel hints coalesced per path, then confirmed against
+//! the disk and the baseline.
+//!
+//! A burst (a file written 1000 times in a second) becomes one change,
+//! carrying the last writer's who-data and the number of hints merged.
+//! Nothing is reported on a hint alone: the file is observed (attributes,
+//! and hashes only when it is due) and compared with the baseline, so an
+//! operation that failed or changed nothing reports nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use crate::reconcile::{classify, Change};
+use crate::record::FileRecord;
+use crate::scan::{observe, ScanIssue};
+use crate::store::{Store, StoreError};
+use crate::tree::{tree_for, WatchedTree};
+
+/// One kernel hint about a path, with whatever who-data `W` the caller
+/// carries through.
+pub struct Hint<W> {
+    /// The path under its watched tree (symlinked roots resolved).
+    pub path: Vec<u8>,
+    /// What the hint's operation was ("write", "chmod", ...).
+    pub op: &'static str,
+    /// Merged hints it stands for (in-kernel dedupe included).
+    pub count: u64,
+    pub who: W,
+    /// For the target of a rename: where it came from.
+    pub renamed_from: Option<Vec<u8>>,
+}
+
+/// Hints gathered for one path.
+pub struct Pending<W> {
+    first: Instant,
+    last: Instant,
+    pub count: u64,
+    pub ops: BTreeSet<&'static str>,
+    /// The last one's who-data.
+    pub who: W,
+    pub renamed_from: Option<Vec<u8>>,
+}
+
+pub struct Coalescer<W> {
+    pending: HashMap<Vec<u8>, Pending<W>>,
+    /// Flush once a path has been quiet this long...
+    quiet: Duration,
+    /// ...or has been pending this long, whichever comes first.
+    max_delay: Duration,
+}
+
+impl<W> Coalescer<W> {
+    pub fn new(quiet: Duration, max_delay: Duration) -> Self {
+        Self {
+            pending: HashMap::new(),
+            quiet,
+            max_delay,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn add(&mut self, h: Hint<W>, now: Instant) {
+        match self.pending.get_mut(&h.path) {
+            Some(p) => {
+                p.last = now;
+                p.count += h.count;
+                p.ops.insert(h.op);
+                p.who = h.who;
+                if h.renamed_from.is_some() {
+                    p.renamed_from = h.renamed_from;
+                }
+            }
+            None => {
+                self.pending.insert(
+                    h.path,
+                    Pending {
+                        first: now,
+                        last: now,
+                        count: h.count,
+                        ops: BTreeSet::from([h.op]),
+                        who: h.who,
+                        renamed_from: h.renamed_from,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Takes every path that is due (all of them with `all`).
+    pub fn due(&mut self, now: Instant, all: bool) -> Vec<(Vec<u8>, Pending<W>)> {
+        let due: Vec<Vec<u8>> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| all || now - p.last >= self.quiet || now - p.first >= self.max_delay)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out: Vec<(Vec<u8>, Pending<W>)> = due
+            .into_iter()
+            .filter_map(|k| self.pending.remove_entry(&k))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Removes and returns the pending entry of `path`, if any.
+    pub fn take(&mut self, path: &[u8]) -> Option<Pending<W>> {
+        self.pending.remove(path)
+    }
+}
+
+/// Observes `path` and compares it with the baseline; the baseline takes
+/// the new state. `Ok(None)`: nothing changed (or not watched).
+pub fn confirm(
+    store: &mut Store,
+    trees: &[WatchedTree],
+    path: &[u8],
+) -> Result<Option<Change>, StoreError> {
+    let p = std::path::Path::new(OsStr::from_bytes(path));
+    let Some(tree) = tree_for(trees, p) else {
+        return Ok(None);
+    };
+    let old = store.get(path)?;
+    let new = match observe(p, tree.hashes) {
+        Ok(n) => n,
+        // Exists but cannot be read: keep the baseline, report nothing.
+        Err(ScanIssue::Unreadable(..)) | Err(ScanIssue::Unlistable(..)) => return Ok(None),
+        Err(ScanIssue::Vanished(_)) => None,
+    };
+    let change = classify(Some(tree), old, new.clone());
+    match (&new, &change) {
+        (Some(n), Some(_)) => store.apply(std::slice::from_ref(n), &[])?,
+        (None, Some(_)) => store.apply(&[], &[path.to_vec()])?,
+        _ => {}
+    }
+    Ok(change)
+}
+
+/// A directory moved: its records move with it (rescanned at the new
+/// place), without reporting each file inside as created and deleted.
+pub fn move_subtree(
+    store: &mut Store,
+    trees: &[WatchedTree],
+    from: &[u8],
+    to: &[u8],
+) -> Result<u64, StoreError> {
+    let mut prefix = from.to_vec();
+    prefix.push(b'/');
+    let gone: Vec<Vec<u8>> = store
+        .all()?
+        .into_iter()
+        .map(|r: FileRecord| r.path)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    let dest = std::path::Path::new(OsStr::from_bytes(to)).to_path_buf();
+    let Some(tree) = tree_for(trees, &dest) else {
+        store.apply(&[], &gone)?;
+        return Ok(0);
+    };
+    let sub = WatchedTree {
+        path: dest,
+        ..tree.clone()
+    };
+    let scanned = crate::scan::scan(std::slice::from_ref(&sub), false);
+    store.apply(&scanned.records, &gone)?;
+    Ok(scanned.records.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_becomes_one_pending_change_with_the_last_who() {
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_secs(5));
+        let t0 = Instant::now();
+        for i in 0..1000u32 {
+            c.add(
+                Hint {
+                    path: b"/etc/x".to_vec(),
+                    op: "write",
+                    count: 1,
+                    who: i,
+                    renamed_from: None,
+                },
+                t0,
+            );
+        }
+        c.add(
+            Hint {
+                path: b"/etc/x".to_vec(),
+                op: "chmod",
+                count: 1,
+                who: 7777,
+                renamed_from: None,
+            },
+            t0,
+        );
+        assert!(c.due(t0, false).is_empty(), "not quiet yet");
+        let due = c.due(t0 + Duration::from_millis(150), false);
+        assert_eq!(due.len(), 1);
+        let p = &due[0].1;
+        assert_eq!((p.count, p.who), (1001, 7777));
+        assert_eq!(
+            p.ops.iter().copied().collect::<Vec<_>>(),
+            ["chmod", "write"]
+        );
+        // A path written continuously is still flushed after max_delay.
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_millis(500));
+        for ms in (0..600).step_by(50) {
+            c.add(
+                Hint {
+                    path: b"/etc/y".to_vec(),
+                    op: "write",
+                    count: 1,
+                    who: 0,
+                    renamed_from: None,
+                },
+                t0 + Duration::from_millis(ms),
+            );
+        }
+        assert_eq!(c.due(t0 + Duration::from_millis(560), false).len(), 1);
+    }
+}

@@ -1,0 +1,266 @@
+//! The kernel half of FIM: load `fim.bpf.o`, register the watched trees,
+//! attach the hooks.
+//!
+//! Trees are registered by identity, not by name: with the registration
+//! program attached, the agent opens each tree root, and the kernel records
+//! the dentry it opened. The root stays open for as long as the agent
+//! runs, which keeps that dentry alive.
+//!
+//! Exit handlers serve many syscalls each, so they are attached here by
+//! hand to every exit tracepoint whose enter program is attached; a
+//! syscall this kernel or arch lacks is reported, not fatal.
+
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use libbpf_rs::{MapCore, MapFlags};
+use serde::Serialize;
+use vigil_abi::FimConfig;
+
+use crate::loader::{self, LoadOptions, LoadedObject, ProgramState};
+use crate::objects;
+use crate::probe::{self, Capabilities};
+use crate::sysfs;
+
+/// Path-based and fd-attribute syscalls; each has an enter program
+/// `fim_enter_<name>` and shares the exit handler.
+pub const PATH_SYSCALLS: &[&str] = &[
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "mkdir",
+    "mkdirat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chmod",
+    "fchmodat",
+    "fchmodat2",
+    "fchmod",
+    "chown",
+    "lchown",
+    "fchownat",
+    "fchown",
+    "truncate",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+];
+pub const OPEN_SYSCALLS: &[&str] = &["open", "creat", "openat", "openat2"];
+/// Content writes, hooked at entry (fd is the first argument of each).
+pub const WRITE_SYSCALLS: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2"];
+pub const TRUNCATE_SYSCALLS: &[&str] = &["ftruncate", "fallocate"];
+
+const CONFIG_MAP: &str = "fim_config";
+const WATCH_MAP: &str = "fim_watch";
+const ROOTS_MAP: &str = "fim_roots";
+
+/// A tree to register: its id (1-based) and its root.
+pub struct TreeRoot {
+    pub id: u32,
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SyscallStatus {
+    pub syscall: &'static str,
+    pub traced: bool,
+    pub reason: String,
+}
+
+pub struct FimKernel {
+    pub object: LoadedObject,
+    pub syscalls: Vec<SyscallStatus>,
+    /// Open tree roots: they pin the registered dentries.
+    _roots: Vec<File>,
+}
+
+fn tracepoint_exists(kind: &str, syscall: &str) -> bool {
+    Path::new(sysfs::TRACEFS.target)
+        .join(format!("events/syscalls/sys_{kind}_{syscall}"))
+        .exists()
+}
+
+/// Loads the FIM programs without attaching them.
+pub fn load(caps: &Capabilities, ringbuf_bytes: u32) -> Result<LoadedObject, String> {
+    let wanted = |prog: &str| -> Result<(), String> {
+        if let Some(sys) = prog.strip_prefix("fim_enter_") {
+            return if tracepoint_exists("enter", sys) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no syscalls/sys_enter_{sys} tracepoint on this kernel/arch"
+                ))
+            };
+        }
+        Ok(())
+    };
+    loader::load(&LoadOptions {
+        object: objects::FIM,
+        has_bpf_loop: caps.has(probe::BPF_LOOP),
+        wanted: &wanted,
+        max_entries: &[(crate::ringbuf::EVENTS_MAP, ringbuf_bytes)],
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The first component of an absolute path ("etc" for /etc/ssh).
+fn first_component(p: &Path) -> Option<Vec<u8>> {
+    p.components().find_map(|c| match c {
+        Component::Normal(n) => Some(n.as_bytes().to_vec()),
+        _ => None,
+    })
+}
+
+/// Loads, configures, registers `trees` and attaches.
+pub fn start(
+    caps: &Capabilities,
+    trees: &[TreeRoot],
+    aliases: &[PathBuf],
+    ringbuf_bytes: u32,
+    dedupe_ms: u32,
+) -> Result<FimKernel, String> {
+    let mut object = load(caps, ringbuf_bytes)?;
+    let cfg = FimConfig {
+        agent_tgid: std::process::id(),
+        register_tree: 0,
+        verdict_gen: 0,
+        dedupe_ms,
+    };
+    set_config(&object, &cfg)?;
+
+    // The pre-filter for absolute path strings: first components of every
+    // tree and of every name it is known by (e.g. /bin for /usr/bin).
+    let roots = object.map(ROOTS_MAP).ok_or("fim object has no roots map")?;
+    for p in trees.iter().map(|t| &t.path).chain(aliases) {
+        let mut key = [0u8; vigil_abi::COMPONENT_MAX];
+        let comp = first_component(p).unwrap_or_default();
+        let n = comp.len().min(key.len() - 1);
+        key[..n].copy_from_slice(&comp[..n]);
+        roots
+            .update(&key, &1u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| format!("fim roots: {e}"))?;
+    }
+
+    // Registration: with fim_register attached, open each root.
+    object.attach(&|p| p == "fim_register");
+    if object.state_of("fim_register") != Some(&ProgramState::Attached) {
+        return Err(format!(
+            "cannot register watched trees: {:?}",
+            object.state_of("fim_register")
+        ));
+    }
+    let mut held = Vec::new();
+    for t in trees {
+        set_config(
+            &object,
+            &FimConfig {
+                register_tree: t.id,
+                ..cfg
+            },
+        )?;
+        let f =
+            File::open(&t.path).map_err(|e| format!("open watched tree {}: {e}", t.path.display()));
+        set_config(&object, &cfg)?;
+        held.push(f?);
+    }
+    let watch = object.map(WATCH_MAP).ok_or("fim object has no watch map")?;
+    let registered = watch.keys().count();
+    if registered < trees.len() {
+        return Err(format!(
+            "registered {registered} of {} watched trees",
+            trees.len()
+        ));
+    }
+
+    let mut syscalls = Vec::new();
+    // Exits first: an enter without its exit would only fill fim_inflight.
+    let path_exit = object
+        .loaded_flavour("fim_path_exit_all")
+        .map(str::to_string);
+    for &sys in PATH_SYSCALLS {
+        let traced = attach_pair(&mut object, path_exit.as_deref(), sys);
+        syscalls.push(status(sys, traced));
+    }
+    let open_exit = object
+        .loaded_flavour("fim_open_exit_all")
+        .map(str::to_string);
+    for &sys in OPEN_SYSCALLS {
+        let traced = attach_pair(&mut object, open_exit.as_deref(), sys);
+        syscalls.push(status(sys, traced));
+    }
+    for (group, list) in [
+        ("fim_write", WRITE_SYSCALLS),
+        ("fim_ftruncate", TRUNCATE_SYSCALLS),
+    ] {
+        let prog = object.loaded_flavour(group).map(str::to_string);
+        for &sys in list {
+            let traced = match (&prog, tracepoint_exists("enter", sys)) {
+                (None, _) => Err(format!("{group} did not load")),
+                (Some(_), false) => Err("no tracepoint on this kernel/arch".into()),
+                (Some(p), true) => object.attach_syscall_tracepoint(p, &format!("sys_enter_{sys}")),
+            };
+            syscalls.push(status(sys, traced));
+        }
+    }
+    if !syscalls.iter().any(|s| s.traced) {
+        return Err("no FIM syscall could be traced".into());
+    }
+    Ok(FimKernel {
+        object,
+        syscalls,
+        _roots: held,
+    })
+}
+
+fn status(syscall: &'static str, r: Result<(), String>) -> SyscallStatus {
+    match r {
+        Ok(()) => SyscallStatus {
+            syscall,
+            traced: true,
+            reason: "attached".into(),
+        },
+        Err(reason) => SyscallStatus {
+            syscall,
+            traced: false,
+            reason,
+        },
+    }
+}
+
+/// Attaches `exit_prog` to sys_exit_<sys>, then the enter program.
+fn attach_pair(
+    object: &mut LoadedObject,
+    exit_prog: Option<&str>,
+    sys: &str,
+) -> Result<(), String> {
+    let exit_prog = exit_prog.ok_or("exit handler did not load")?;
+    let enter = format!("fim_enter_{sys}");
+    match object.state_of(&enter) {
+        Some(ProgramState::Loaded) => {}
+        Some(ProgramState::NotSelected(r)) => return Err(r.clone()),
+        other => return Err(format!("{enter}: {other:?}")),
+    }
+    object.attach_syscall_tracepoint(exit_prog, &format!("sys_exit_{sys}"))?;
+    object.attach(&|p| p == enter);
+    match object.state_of(&enter) {
+        Some(ProgramState::Attached) => Ok(()),
+        other => Err(format!("{enter}: {other:?}")),
+    }
+}
+
+pub fn set_config(object: &LoadedObject, cfg: &FimConfig) -> Result<(), String> {
+    let map = object
+        .map(CONFIG_MAP)
+        .ok_or("fim object has no config map")?;
+    map.update(&0u32.to_ne_bytes(), vigil_abi::as_bytes(cfg), MapFlags::ANY)
+        .map_err(|e| format!("set fim config: {e}"))
+}

@@ -1,0 +1,345 @@
+//! Live FIM: kernel events -> decoder -> enrichment -> coalescer ->
+//! confirmed on disk against the baseline -> ECS events with who-data.
+
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use vigil_enrich::{Enriched, Enricher};
+use vigil_fim::live::{confirm, move_subtree, Coalescer, Hint, Pending};
+use vigil_fim::record::FileType;
+use vigil_fim::store::Store;
+use vigil_fim::tree::{tree_for, WatchedTree};
+use vigil_kernel::clock::MonotonicClock;
+use vigil_kernel::decode::Decoder;
+use vigil_kernel::event::{Event, FimEvent, FimOp, Who};
+use vigil_kernel::fim::{self as kfim, FimKernel, TreeRoot};
+use vigil_kernel::probe::Capabilities;
+use vigil_kernel::ringbuf::{self, Consumer, SlotCounters};
+use vigil_sinks::fim_json::{self, LiveWho, Trigger};
+use vigil_sinks::json::JsonWriter;
+use vigil_sinks::output::Output;
+
+use crate::jobs::fim::FimSetup;
+
+/// A path is flushed once quiet this long, or at the latest after MAX_DELAY.
+const QUIET: Duration = Duration::from_secs(1);
+const MAX_DELAY: Duration = Duration::from_secs(5);
+/// Writes to one file by one process merge in the kernel within this.
+const DEDUPE_MS: u32 = 200;
+const RINGBUF_BYTES: u32 = 16 << 20;
+
+/// The who-data a pending change carries.
+struct Carried {
+    who: Who,
+    enriched: Enriched,
+    backend: u16,
+    /// The path as the process used it.
+    seen: Option<Vec<u8>>,
+}
+
+pub struct Live {
+    kernel: FimKernel,
+    consumer: Consumer<'static>,
+    inbox: Rc<RefCell<Vec<FimEvent>>>,
+    malformed: Rc<RefCell<u64>>,
+    coalescer: Coalescer<Carried>,
+    enricher: Enricher,
+    counters: SlotCounters,
+    checked: Instant,
+    lost: bool,
+    host: String,
+}
+
+fn backend_name(b: u16) -> &'static str {
+    match b {
+        vigil_abi::backend::LSM => "lsm",
+        vigil_abi::backend::FENTRY => "fentry",
+        _ => "tracepoint",
+    }
+}
+
+fn join(base: &Path, below: &[u8]) -> Vec<u8> {
+    let mut p = base.as_os_str().as_bytes().to_vec();
+    if !below.is_empty() && !below.starts_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(below);
+    p
+}
+
+/// The path as the baseline keys it: symlinked parents resolved.
+fn resolve_parent(p: &[u8]) -> Vec<u8> {
+    let path = Path::new(OsStr::from_bytes(p));
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
+            Ok(real) => real.join(name).as_os_str().as_bytes().to_vec(),
+            Err(_) => p.to_vec(),
+        },
+        _ => p.to_vec(),
+    }
+}
+
+impl Live {
+    pub fn start(caps: &Capabilities, setup: &FimSetup) -> Result<Self> {
+        for name in [
+            vigil_kernel::probe::PRIVILEGES,
+            vigil_kernel::probe::BTF,
+            vigil_kernel::probe::SYSCALL_TRACEPOINTS,
+            vigil_kernel::probe::RINGBUF,
+        ] {
+            if !caps.has(name) {
+                return Err(anyhow!("{}", caps.why(name)));
+            }
+        }
+        let roots: Vec<TreeRoot> = setup
+            .trees
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TreeRoot {
+                id: i as u32 + 1,
+                path: t.path.clone(),
+            })
+            .collect();
+        let kernel = kfim::start(caps, &roots, &setup.aliases, RINGBUF_BYTES, DEDUPE_MS)
+            .map_err(|e| anyhow!(e))?;
+        for s in kernel.syscalls.iter().filter(|s| !s.traced) {
+            tracing::info!("FIM: {} not hooked: {}", s.syscall, s.reason);
+        }
+        let inbox = Rc::new(RefCell::new(Vec::new()));
+        let malformed = Rc::new(RefCell::new(0u64));
+        let decoder = Decoder::new(MonotonicClock::new());
+        let (i, m) = (Rc::clone(&inbox), Rc::clone(&malformed));
+        let consumer = Consumer::new(&kernel.object, move |rec| {
+            match decoder.decode(rec) {
+                Ok(Event::Fim(ev)) => i.borrow_mut().push(ev),
+                Ok(_) => {}
+                Err(e) => {
+                    *m.borrow_mut() += 1;
+                    tracing::warn!("malformed FIM record: {e}");
+                }
+            }
+            0
+        })
+        .map_err(|e| anyhow!(e))?;
+        Ok(Self {
+            kernel,
+            consumer,
+            inbox,
+            malformed,
+            coalescer: Coalescer::new(QUIET, MAX_DELAY),
+            enricher: Enricher::new(),
+            counters: SlotCounters::default(),
+            checked: Instant::now(),
+            lost: false,
+            host: fim_json::hostname(),
+        })
+    }
+
+    /// True once after the kernel reported lost events: the caller rescans.
+    pub fn lost_events(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
+    }
+
+    /// Polls, coalesces and flushes what is due (everything when `all`).
+    pub fn step(
+        &mut self,
+        store: &mut Store,
+        setup: &FimSetup,
+        out: &mut Output,
+        all: bool,
+    ) -> Result<()> {
+        self.consumer
+            .poll(Duration::from_millis(50))
+            .map_err(|e| anyhow!(e))?;
+        if all {
+            self.consumer.drain().map_err(|e| anyhow!(e))?;
+        }
+        let now = Instant::now();
+        let events: Vec<FimEvent> = std::mem::take(&mut *self.inbox.borrow_mut());
+        for ev in events {
+            self.hint(ev, &setup.trees, now);
+        }
+        let mut due: std::collections::BTreeMap<Vec<u8>, Pending<Carried>> =
+            self.coalescer.due(now, all).into_iter().collect();
+        // Rename targets first: each takes its source along, so a rename is
+        // one event, not a deletion and a creation.
+        let targets: Vec<Vec<u8>> = due
+            .iter()
+            .filter(|(_, p)| p.renamed_from.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for path in targets {
+            let Some(p) = due.remove(&path) else { continue };
+            let from = p.renamed_from.clone().unwrap_or_default();
+            let src = due.remove(&from).or_else(|| self.coalescer.take(&from));
+            self.flush(store, setup, out, path, p, src)?;
+        }
+        for (path, p) in due {
+            self.flush(store, setup, out, path, p, None)?;
+        }
+        if now - self.checked >= Duration::from_secs(1) || all {
+            self.checked = now;
+            self.check_losses()?;
+        }
+        out.flush().context("flush FIM events")
+    }
+
+    fn check_losses(&mut self) -> Result<()> {
+        let c = ringbuf::read_counters(&self.kernel.object, vigil_abi::SLOT_FIM)
+            .map_err(|e| anyhow!(e))?;
+        let lost = c.dropped() - self.counters.dropped();
+        if lost > 0 {
+            tracing::warn!(
+                "FIM lost {lost} kernel events (ring buffer full: {}, state map full: {}); rescanning every tree",
+                c.ringbuf_drops - self.counters.ringbuf_drops,
+                c.state_drops - self.counters.state_drops
+            );
+            self.lost = true;
+        }
+        let malformed = std::mem::take(&mut *self.malformed.borrow_mut());
+        if malformed > 0 {
+            self.lost = true;
+        }
+        self.counters = c;
+        Ok(())
+    }
+
+    /// The baseline key of an event's main path.
+    fn canonical(ev: &FimEvent, trees: &[WatchedTree]) -> Option<Vec<u8>> {
+        if let (Some(id), Some(below)) = (ev.tree, &ev.below_tree) {
+            if let Some(t) = trees.get(id as usize - 1) {
+                return Some(join(&t.path, below));
+            }
+        }
+        let p = &ev.path.bytes;
+        (p.first() == Some(&b'/') && !ev.path.truncated).then(|| resolve_parent(p))
+    }
+
+    fn hint(&mut self, ev: FimEvent, trees: &[WatchedTree], now: Instant) {
+        tracing::debug!(op = ev.op.name(), path = ?String::from_utf8_lossy(&ev.path.bytes), path2 = ?ev.path2.as_ref().map(|p| String::from_utf8_lossy(&p.bytes).into_owned()), tree = ?ev.tree, below = ?ev.below_tree.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()), "fim event");
+        let Some(path) = Self::canonical(&ev, trees) else {
+            tracing::debug!("FIM event without a usable path: {:?}", ev.path);
+            return;
+        };
+        let enriched = self.enricher.enrich(&ev.who);
+        let absolute = |p: &[u8]| (p.first() == Some(&b'/')).then(|| p.to_vec());
+        let carried = |seen: Option<Vec<u8>>| Carried {
+            who: ev.who.clone(),
+            enriched: enriched.clone(),
+            backend: ev.backend,
+            seen,
+        };
+        let count = 1 + ev.suppressed as u64;
+        let op = ev.op.name();
+        let seen1 = absolute(&ev.path.bytes);
+        let seen2 = ev.path2.as_ref().and_then(|p| absolute(&p.bytes));
+        let mut add = |path, who, renamed_from| {
+            self.coalescer.add(
+                Hint {
+                    path,
+                    op,
+                    count,
+                    who,
+                    renamed_from,
+                },
+                now,
+            );
+        };
+        // The tree root as the process saw it: path2 under it maps the
+        // same way (through bind mounts only that process has).
+        let seen_root = match (&seen1, &ev.below_tree) {
+            (Some(s), Some(b)) if ev.tree.is_some() && s.ends_with(b) => {
+                Some(s[..s.len() - b.len()].to_vec())
+            }
+            _ => None,
+        };
+        let map2 = |p: &[u8]| -> Vec<u8> {
+            if let (Some(root), Some(id)) = (&seen_root, ev.tree) {
+                if let (Some(rest), Some(t)) =
+                    (p.strip_prefix(root.as_slice()), trees.get(id as usize - 1))
+                {
+                    if rest.first() == Some(&b'/') {
+                        return join(&t.path, rest);
+                    }
+                }
+            }
+            resolve_parent(p)
+        };
+        match ev.op {
+            FimOp::Rename | FimOp::Link => {
+                let Some(to) = seen2.as_deref().map(map2) else {
+                    return;
+                };
+                let from = (ev.op == FimOp::Rename).then(|| path.clone());
+                if ev.op == FimOp::Rename {
+                    add(path, carried(seen1), None);
+                }
+                add(to, carried(seen2), from);
+            }
+            _ => add(path, carried(seen1), None),
+        }
+    }
+
+    fn flush(
+        &mut self,
+        store: &mut Store,
+        setup: &FimSetup,
+        out: &mut Output,
+        path: Vec<u8>,
+        p: Pending<Carried>,
+        source: Option<Pending<Carried>>,
+    ) -> Result<()> {
+        let trees = &setup.trees;
+        let mut merged = p.count;
+        let mut ops: Vec<&'static str> = p.ops.iter().copied().collect();
+        // Where it was, as the process saw it.
+        let mut previous = p.renamed_from.clone();
+        if let Some(from) = &p.renamed_from {
+            // The source of the rename is accounted here, not on its own.
+            if let Some(src) = source {
+                merged += src.count;
+                ops.extend(src.ops.iter().copied());
+                previous = src.who.seen.or(previous);
+            }
+            let old = store.get(from)?;
+            if old.as_ref().is_some_and(|o| o.file_type == FileType::Dir) {
+                move_subtree(store, trees, from, &path)?;
+            }
+            if old.is_some() {
+                store.apply(&[], std::slice::from_ref(from))?;
+            }
+        }
+        ops.sort_unstable();
+        ops.dedup();
+        let Some(change) = confirm(store, trees, &path)? else {
+            return Ok(());
+        };
+        let tree = tree_for(trees, Path::new(OsStr::from_bytes(&path)))
+            .map(|t| t.path.display().to_string())
+            .unwrap_or_default();
+        let live = LiveWho {
+            who: &p.who.who,
+            enriched: &p.who.enriched,
+            operations: ops,
+            merged,
+            backend: backend_name(p.who.backend),
+            previous_path: previous.as_deref(),
+            seen_path: p.who.seen.as_deref(),
+        };
+        let mut w = JsonWriter::new();
+        fim_json::write_change(
+            &mut w,
+            &change,
+            &tree,
+            Trigger::Live,
+            &self.host,
+            Some(&live),
+        );
+        out.write_all(&w.buf).context("write FIM event")
+    }
+}
