@@ -320,12 +320,20 @@ static bool flavour(struct bpf_object *obj, const char *name, char *base, bool *
 	return bpf_object__find_program_by_name(obj, twin) != NULL;
 }
 
-/* "opens_exit_openat" -> kind "exit", syscall "openat"; only when the tracepoint exists. */
+/*
+ * "opens_exit_openat" -> kind "exit", syscall "openat"; only when the
+ * tracepoint exists. FIM: "fim_enter_<syscall>" likewise; its other
+ * programs are attached by hand to many tracepoints, so always wanted.
+ */
 static bool wanted(const char *base)
 {
 	char kind[NAME_LEN];
 	const char *sys;
 
+	if (!strncmp(base, "fim_enter_", 10))
+		return tracepoint_exists("enter", base + 10);
+	if (!strncmp(base, "fim_", 4))
+		return true;
 	if (strncmp(base, "opens_", 6) || !(sys = strchr(base + 6, '_')))
 		return false;
 	snprintf(kind, sizeof(kind), "%.*s", (int)(sys - base - 6), base + 6);
@@ -738,10 +746,45 @@ static int cmd_probe(const char *objdir)
 	return 0;
 }
 
+/* ---- FIM: the aarch64 object must verify on the guest kernel ---- */
+
+static int cmd_load_fim(const char *objdir)
+{
+	struct loader ld = {};
+	struct bpf_program *prog;
+	struct bpf_object *obj;
+	char path[4096], detail[DETAIL_LEN];
+	int loaded = 0, skipped = 0;
+
+	if (!ensure_mounted("tracefs", TRACEFS, "events", detail, sizeof(detail))) {
+		fprintf(stderr, "guest-trace: %s\n", detail);
+		return 1;
+	}
+	ld.has_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+	snprintf(path, sizeof(path), "%s/fim.bpf.o", objdir);
+	obj = load_object(&ld, path);
+	if (!obj) {
+		printf("{\"object\":\"fim\",\"loaded\":false,\"failed\":%d}\n", ld.nfailed);
+		return 1;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		if (bpf_program__autoload(prog))
+			loaded++;
+		else
+			skipped++;
+	}
+	printf("{\"object\":\"fim\",\"loaded\":true,\"programs\":%d,\"not_selected\":%d,"
+	       "\"failed\":%d,\"bpf_loop\":%s}\n",
+	       loaded, skipped, ld.nfailed, ld.has_loop ? "true" : "false");
+	bpf_object__close(obj);
+	return ld.nfailed ? 1 : 0;
+}
+
 static int usage(void)
 {
 	fputs("usage: guest-trace opens [--json] [-o FILE] [--path PREFIX]... [--obj DIR]\n"
-	      "       guest-trace probe [--obj DIR]\n",
+	      "       guest-trace probe [--obj DIR]\n"
+	      "       guest-trace load-fim [--obj DIR]\n",
 	      stderr);
 	return 2;
 }
@@ -777,5 +820,7 @@ int main(int argc, char **argv)
 		return cmd_opens(objdir, outpath);
 	if (!strcmp(argv[1], "probe"))
 		return cmd_probe(objdir);
+	if (!strcmp(argv[1], "load-fim"))
+		return cmd_load_fim(objdir);
 	return usage();
 }

@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use vigil_scenarios::fim::{self, FimCase};
 use vigil_scenarios::{cases, check, images, parse_events, setup_script, workload_script, Devices};
 
 use crate::cpio::{self, Entry};
@@ -288,7 +289,55 @@ fn build_tracer(arch: &Arch) -> Result<Tracer, String> {
     Ok(Tracer::GuestTrace(crate::guest_c::build(arch.name)?))
 }
 
-fn guest_script(tracer: &Tracer, cases: &[vigil_scenarios::Case]) -> String {
+/// Waits (up to 120 s) for `needle` in `file`.
+fn wait_for(s: &mut String, file: &str, needle: &str) {
+    let _ = writeln!(
+        s,
+        "i=0; while ! grep -q '{needle}' {file} 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -gt 600 ] && break; done"
+    );
+}
+
+/// FIM in the guest: the real agent where it runs; on arm64, a load of
+/// the aarch64 FIM object, which is what can be checked there.
+fn fim_script(tracer: &Tracer, fim_cases: &[FimCase]) -> String {
+    let mut s = String::new();
+    match tracer {
+        Tracer::Vigil(_) => {
+            s.push_str(&fim::prepare_script(fim_cases));
+            let watch: Vec<String> = fim_cases
+                .iter()
+                .map(|c| format!("--watch '{}'", c.tree.display()))
+                .collect();
+            let _ = writeln!(
+                s,
+                "vigil run --baseline /tmp/fim.sqlite --events-out /tmp/fim.json {} 2>/tmp/fim.err &",
+                watch.join(" ")
+            );
+            let _ = writeln!(s, "FP=$!");
+            wait_for(&mut s, "/tmp/fim.err", "FIM live: kernel hooks attached");
+            s.push_str(&fim::workload_script(fim_cases));
+            // Changes are reported once a path has been quiet for a second.
+            let _ = writeln!(s, "sleep 3; kill -TERM $FP; wait $FP");
+            let _ = writeln!(
+                s,
+                "echo VIGIL-FIM-STDERR-BEGIN; cat /tmp/fim.err; echo VIGIL-FIM-STDERR-END"
+            );
+            let _ = writeln!(
+                s,
+                "echo VIGIL-FIM-BEGIN; cat /tmp/fim.json; echo VIGIL-FIM-END"
+            );
+        }
+        Tracer::GuestTrace(_) => {
+            let _ = writeln!(
+                s,
+                "echo VIGIL-FIM-LOAD-BEGIN; guest-trace load-fim; echo VIGIL-FIM-LOAD-END"
+            );
+        }
+    }
+    s
+}
+
+fn guest_script(tracer: &Tracer, cases: &[vigil_scenarios::Case], fim_cases: &[FimCase]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "mkdir -p {GUEST_ROOT}");
     s.push_str(&setup_script(cases));
@@ -313,6 +362,7 @@ fn guest_script(tracer: &Tracer, cases: &[vigil_scenarios::Case]) -> String {
         s,
         "echo VIGIL-EVENTS-BEGIN; cat /tmp/events.json; echo VIGIL-EVENTS-END"
     );
+    s.push_str(&fim_script(tracer, fim_cases));
     s
 }
 
@@ -348,6 +398,8 @@ fn run_guest(
         mount_opts: String::new(),
     };
     let cases = cases(Path::new(GUEST_ROOT), &devices);
+    // No setfattr in busybox: xattr changes are covered on the host.
+    let fim_cases = fim::fim_cases(&cases, Path::new(GUEST_ROOT), false);
 
     let file = |path: &str, src: &Path| -> Result<Entry, String> {
         Ok(Entry {
@@ -381,7 +433,7 @@ fn run_guest(
         Entry {
             path: "scenarios.sh".into(),
             mode: cpio::FILE | 0o644,
-            data: guest_script(&tracer, &cases).into_bytes(),
+            data: guest_script(&tracer, &cases, &fim_cases).into_bytes(),
         },
     ];
     match &tracer {
@@ -393,7 +445,7 @@ fn run_guest(
                 mode: cpio::DIR | 0o755,
                 data: vec![],
             });
-            for obj in ["opens.bpf.o", "probe.bpf.o"] {
+            for obj in ["opens.bpf.o", "probe.bpf.o", "fim.bpf.o"] {
                 entries.push(file(
                     &format!("lib/vigil/{obj}"),
                     &repo_root().join("bpf/obj").join(arch.name).join(obj),
@@ -434,14 +486,11 @@ fn run_guest(
     for d in &disks {
         let _ = fs::remove_file(d);
     }
-    Ok(judge(
-        &label,
-        arch.name,
-        &kernel.version,
-        &cases,
-        &console,
-        &log,
-    ))
+    let (mut cells, doctor) = judge(&label, arch.name, &kernel.version, &cases, &console, &log);
+    cells.extend(judge_fim(
+        &label, arch.name, &tracer, &fim_cases, &console, &log,
+    ));
+    Ok((cells, doctor))
 }
 
 fn boot(
@@ -554,6 +603,53 @@ fn judge(
     ));
     eprintln!("vmtest: {label}: {kernel}");
     (cells, doctor)
+}
+
+/// The FIM cells of a guest.
+fn judge_fim(
+    label: &str,
+    arch: &'static str,
+    tracer: &Tracer,
+    cases: &[FimCase],
+    console: &str,
+    log: &Path,
+) -> Vec<Cell> {
+    let cell = |fs: String, result: Result<String, String>| Cell {
+        kernel: label.to_string(),
+        arch,
+        backend: "tracepoint".into(),
+        fs,
+        result: result.map_err(|e| format!("{e} (log: {})", log.display())),
+    };
+    if let Tracer::GuestTrace(_) = tracer {
+        let result = match between(console, "VIGIL-FIM-LOAD-BEGIN", "VIGIL-FIM-LOAD-END") {
+            Some(t) if t.contains("\"loaded\":true") && t.contains("\"failed\":0") => {
+                Ok(format!("objects load: {}", t.trim()))
+            }
+            Some(t) => Err(format!("fim object did not load: {t}")),
+            None => Err("no result from guest-trace load-fim".into()),
+        };
+        return vec![cell("fim (aarch64 object loads)".into(), result)];
+    }
+    let stderr = between(console, "VIGIL-FIM-STDERR-BEGIN", "VIGIL-FIM-STDERR-END").unwrap_or("");
+    let events = between(console, "VIGIL-FIM-BEGIN", "VIGIL-FIM-END").map(parse_events);
+    cases
+        .iter()
+        .map(|c| {
+            let result = if console.contains(&format!("VIGIL-SETUP-FAILED fim-{}", c.fs)) {
+                Err(format!("fim setup of {} failed in the guest", c.fs))
+            } else if !stderr.contains("FIM live: kernel hooks attached") {
+                Err(format!("vigil run did not attach its FIM hooks: {stderr}"))
+            } else {
+                match &events {
+                    None => Err("no FIM events printed".into()),
+                    Some(Err(e)) => Err(e.clone()),
+                    Some(Ok(evs)) => fim::check(c, evs).map(|()| "pass".to_string()),
+                }
+            };
+            cell(format!("fim/{}", c.fs), result)
+        })
+        .collect()
 }
 
 fn render(cells: &[Cell], probes: &[(String, Value)]) -> String {
