@@ -125,33 +125,63 @@ pub fn check(_args: &[String]) -> Result<(), String> {
     Err(msg)
 }
 
+/// Where every build happens, whatever the checkout's path: clang's BTF
+/// output was seen to depend on the absolute path of the sources (string
+/// table order), so the sources are staged into this fixed place first.
+const STAGE: &str = "/tmp/vigil-bpf-build";
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    fs::create_dir_all(to).map_err(|e| format!("mkdir {}: {e}", to.display()))?;
+    for entry in read_dir(from)? {
+        let dest = to.join(entry.file_name().unwrap());
+        if entry.is_dir() {
+            copy_tree(&entry, &dest)?;
+        } else {
+            fs::copy(&entry, &dest).map_err(|e| format!("copy {}: {e}", entry.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn build_into(root: &Path, out: &Path, only: &[String]) -> Result<usize, String> {
     require_tool(CLANG)?;
     require_tool(LLVM_STRIP)?;
-    let include = stage_libbpf_headers(root)?;
+    let libbpf_include = stage_libbpf_headers(root)?;
     let sources = bpf_sources(root)?;
+    // One build at a time in the shared stage.
+    let lock =
+        fs::File::create(format!("{STAGE}.lock")).map_err(|e| format!("{STAGE}.lock: {e}"))?;
+    lock.lock().map_err(|e| format!("lock {STAGE}.lock: {e}"))?;
+    let stage = Path::new(STAGE);
+    let _ = fs::remove_dir_all(stage);
+    copy_tree(&root.join("bpf/include"), &stage.join("include"))?;
+    copy_tree(&libbpf_include, &stage.join("libbpf"))?;
+    for src in &sources {
+        fs::copy(src, stage.join(src.file_name().unwrap()))
+            .map_err(|e| format!("copy {}: {e}", src.display()))?;
+    }
     let mut built = 0;
     for arch in ARCHES
         .iter()
         .filter(|a| only.is_empty() || only.iter().any(|o| o == a.name))
     {
-        let vmlinux_dir = format!("bpf/vmlinux/{}", arch.name);
-        if !root.join(&vmlinux_dir).join("vmlinux.h").exists() {
-            println!("skip {}: no {vmlinux_dir}/vmlinux.h", arch.name);
+        let vmlinux = root.join("bpf/vmlinux").join(arch.name).join("vmlinux.h");
+        if !vmlinux.exists() {
+            println!("skip {}: no bpf/vmlinux/{}/vmlinux.h", arch.name, arch.name);
             continue;
         }
+        let arch_stage = stage.join("vmlinux").join(arch.name);
+        fs::create_dir_all(&arch_stage).map_err(|e| e.to_string())?;
+        fs::copy(&vmlinux, arch_stage.join("vmlinux.h"))
+            .map_err(|e| format!("copy {}: {e}", vmlinux.display()))?;
         let arch_out = out.join(arch.name);
         fs::create_dir_all(&arch_out).map_err(|e| format!("mkdir {}: {e}", arch_out.display()))?;
         for src in &sources {
-            let stem = src
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .replace(".bpf.c", ".bpf.o");
-            let obj = arch_out.join(&stem);
-            let src_rel = src.strip_prefix(root).unwrap();
+            let name = src.file_name().unwrap().to_string_lossy().into_owned();
+            let obj_name = name.replace(".bpf.c", ".bpf.o");
+            let staged_obj = stage.join(format!("{}-{obj_name}", arch.name));
             let status = Command::new(CLANG)
-                .current_dir(root)
+                .current_dir(stage)
                 .args([
                     "-g",
                     "-O2",
@@ -162,33 +192,27 @@ fn build_into(root: &Path, out: &Path, only: &[String]) -> Result<usize, String>
                     arch.target,
                 ])
                 .arg(format!("-D__TARGET_ARCH_{}", arch.define))
-                .arg(format!("-fdebug-prefix-map={}=.", root.display()))
-                .arg(format!("-ffile-prefix-map={}=.", root.display()))
-                .args(["-Ibpf/include", "-I"])
-                .arg(&vmlinux_dir)
-                .arg("-I")
-                .arg(include.strip_prefix(root).unwrap())
-                .arg("-c")
-                .arg(src_rel)
-                .arg("-o")
-                .arg(&obj)
+                .arg(format!("-fdebug-prefix-map={STAGE}=."))
+                .arg(format!("-ffile-prefix-map={STAGE}=."))
+                .args(["-Iinclude", "-Ilibbpf"])
+                .arg(format!("-Ivmlinux/{}", arch.name))
+                .args(["-c", &name, "-o"])
+                .arg(&staged_obj)
                 .status()
                 .map_err(|e| format!("run {CLANG}: {e}"))?;
             if !status.success() {
-                return Err(format!(
-                    "{CLANG} failed on {} for {}",
-                    src_rel.display(),
-                    arch.name
-                ));
+                return Err(format!("{CLANG} failed on bpf/{name} for {}", arch.name));
             }
             let status = Command::new(LLVM_STRIP)
                 .arg("-g")
-                .arg(&obj)
+                .arg(&staged_obj)
                 .status()
                 .map_err(|e| format!("run {LLVM_STRIP}: {e}"))?;
             if !status.success() {
-                return Err(format!("{LLVM_STRIP} failed on {}", obj.display()));
+                return Err(format!("{LLVM_STRIP} failed on {}", staged_obj.display()));
             }
+            fs::copy(&staged_obj, arch_out.join(&obj_name))
+                .map_err(|e| format!("copy {obj_name}: {e}"))?;
             built += 1;
         }
     }

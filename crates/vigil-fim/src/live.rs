@@ -117,31 +117,47 @@ impl<W> Coalescer<W> {
     }
 }
 
+/// What a flush found for a path.
+pub enum Confirmed {
+    /// A real difference with the baseline (now applied to it).
+    Change(Box<Change>),
+    /// Not in the baseline and gone again: it existed only between two
+    /// looks (created and deleted within the coalescing window).
+    Transient,
+    /// Nothing changed, or the path is not watched.
+    Nothing,
+}
+
 /// Observes `path` and compares it with the baseline; the baseline takes
-/// the new state. `Ok(None)`: nothing changed (or not watched).
+/// the new state.
 pub fn confirm(
     store: &mut Store,
     trees: &[WatchedTree],
     path: &[u8],
-) -> Result<Option<Change>, StoreError> {
+) -> Result<Confirmed, StoreError> {
     let p = std::path::Path::new(OsStr::from_bytes(path));
     let Some(tree) = tree_for(trees, p) else {
-        return Ok(None);
+        return Ok(Confirmed::Nothing);
     };
     let old = store.get(path)?;
     let new = match observe(p, tree.hashes) {
         Ok(n) => n,
         // Exists but cannot be read: keep the baseline, report nothing.
-        Err(ScanIssue::Unreadable(..)) | Err(ScanIssue::Unlistable(..)) => return Ok(None),
+        Err(ScanIssue::Unreadable(..)) | Err(ScanIssue::Unlistable(..)) => {
+            return Ok(Confirmed::Nothing)
+        }
         Err(ScanIssue::Vanished(_)) => None,
     };
+    if old.is_none() && new.is_none() {
+        return Ok(Confirmed::Transient);
+    }
     let change = classify(Some(tree), old, new.clone());
     match (&new, &change) {
         (Some(n), Some(_)) => store.apply(std::slice::from_ref(n), &[])?,
         (None, Some(_)) => store.apply(&[], &[path.to_vec()])?,
         _ => {}
     }
-    Ok(change)
+    Ok(change.map_or(Confirmed::Nothing, |c| Confirmed::Change(Box::new(c))))
 }
 
 /// A directory moved: its records move with it (rescanned at the new

@@ -47,7 +47,8 @@ const PREPARE: &str = "echo m > m && echo t > t && echo c > c && echo o > o && e
 fn workload(xattrs: bool) -> String {
     let mut w = String::from(
         "echo new > created && echo more >> m && truncate -s 0 t && chmod 600 c && chown 1:1 o && \
-         mv r r2 && ln l l2 && ln -s m s && mkdir nd && rmdir rd && rm d",
+         mv r r2 && ln l l2 && ln -s m s && mkdir nd && rmdir rd && rm d && \
+         echo tmp > transient && rm transient",
     );
     if xattrs {
         w.push_str(" && setfattr -n user.vigil -v 1 x");
@@ -79,6 +80,8 @@ fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
         e("nd", "created", "mkdir"),
         e("rd", "deleted", "rmdir"),
         e("d", "deleted", "unlink"),
+        // Created and deleted again before it could be looked at.
+        e("transient", "created_and_deleted", "unlink"),
     ];
     if xattrs {
         v.push(e("x", "attributes_modified", "setxattr"));

@@ -84,10 +84,13 @@ fn ns_to_time(ns: i64) -> SystemTime {
     }
 }
 
-fn action(c: &Change, live: Option<&LiveWho<'_>>) -> &'static str {
+fn action(c: Option<&Change>, live: Option<&LiveWho<'_>>) -> &'static str {
     if live.is_some_and(|l| l.previous_path.is_some()) {
         return "renamed";
     }
+    let Some(c) = c else {
+        return "created_and_deleted";
+    };
     match c.kind {
         ChangeKind::Created => "created",
         ChangeKind::Deleted => "deleted",
@@ -180,11 +183,13 @@ fn write_who(w: &mut JsonWriter, l: &LiveWho<'_>) {
     }
 }
 
-/// Appends one JSON line for a change: found by a scan (`live` is None:
-/// who made it is unknown, and the event says so) or seen live.
+/// Appends one JSON line for a change of `path`: found by a scan (`live`
+/// is None: who made it is unknown, and the event says so) or seen live.
+/// `c` is None for a file that existed only between two looks.
 pub fn write_change(
     w: &mut JsonWriter,
-    c: &Change,
+    path: &[u8],
+    c: Option<&Change>,
     tree: &str,
     trigger: Trigger,
     host: &str,
@@ -196,13 +201,14 @@ pub fn write_change(
     w.str("kind", "event");
     w.str_array("category", &["file"]);
     let renamed = live.is_some_and(|l| l.previous_path.is_some());
-    let ty = match c.kind {
-        _ if renamed => "change",
-        ChangeKind::Created => "creation",
-        ChangeKind::Deleted => "deletion",
-        ChangeKind::Modified => "change",
+    let types: &[&str] = match c.map(|c| c.kind) {
+        _ if renamed => &["change"],
+        None => &["creation", "deletion"],
+        Some(ChangeKind::Created) => &["creation"],
+        Some(ChangeKind::Deleted) => &["deletion"],
+        Some(ChangeKind::Modified) => &["change"],
     };
-    w.str_array("type", &[ty]);
+    w.str_array("type", types);
     w.str("action", action(c, live));
     w.str("module", "vigil");
     w.str("dataset", "vigil.fim");
@@ -214,10 +220,10 @@ pub fn write_change(
     if let Some(l) = live {
         write_who(w, l);
     }
-    let seen = live.and_then(|l| l.seen_path).filter(|p| *p != c.path());
+    let seen = live.and_then(|l| l.seen_path).filter(|p| *p != path);
     w.begin_obj("file");
-    w.bytes("path", seen.unwrap_or(c.path()));
-    if let Some(r) = c.new.as_ref().or(c.old.as_ref()) {
+    w.bytes("path", seen.unwrap_or(path));
+    if let Some(r) = c.and_then(|c| c.new.as_ref().or(c.old.as_ref())) {
         write_record(w, r);
     }
     w.end();
@@ -235,11 +241,11 @@ pub fn write_change(
                 w.bytes("previous_path", p);
             }
             if seen.is_some() {
-                w.bytes("baseline_path", c.path());
+                w.bytes("baseline_path", path);
             }
         }
     }
-    if c.kind == ChangeKind::Modified {
+    if let Some(c) = c.filter(|c| c.kind == ChangeKind::Modified) {
         let names: Vec<&str> = c
             .delta
             .attributes

@@ -111,7 +111,7 @@ pub fn emit(
         let tree = tree_for(trees, p)
             .map(|t| t.path.display().to_string())
             .unwrap_or_default();
-        fim_json::write_change(&mut w, c, &tree, trigger, &host, None);
+        fim_json::write_change(&mut w, c.path(), Some(c), &tree, trigger, &host, None);
         out.write_all(&w.buf).context("write FIM event")?;
     }
     out.flush().context("flush FIM events")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use vigil_enrich::{Enriched, Enricher};
-use vigil_fim::live::{confirm, move_subtree, Coalescer, Hint, Pending};
+use vigil_fim::live::{confirm, move_subtree, Coalescer, Confirmed, Hint, Pending};
 use vigil_fim::record::FileType;
 use vigil_fim::store::Store;
 use vigil_fim::tree::{tree_for, WatchedTree};
@@ -316,8 +316,10 @@ impl Live {
         }
         ops.sort_unstable();
         ops.dedup();
-        let Some(change) = confirm(store, trees, &path)? else {
-            return Ok(());
+        let change = match confirm(store, trees, &path)? {
+            Confirmed::Change(c) => Some(*c),
+            Confirmed::Transient => None,
+            Confirmed::Nothing => return Ok(()),
         };
         let tree = tree_for(trees, Path::new(OsStr::from_bytes(&path)))
             .map(|t| t.path.display().to_string())
@@ -334,7 +336,8 @@ impl Live {
         let mut w = JsonWriter::new();
         fim_json::write_change(
             &mut w,
-            &change,
+            &path,
+            change.as_ref(),
             &tree,
             Trigger::Live,
             &self.host,
