@@ -42,6 +42,16 @@ static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d);
 #define AT_REMOVEDIR_ 0x200
 /* A segment starts at most here, so PATH_MAX more still fits data[]. */
 #define FIM_OFF_MAX (VIGIL_FIM_DATA_MAX - VIGIL_PATH_MAX)
+/*
+ * Whether a segment can start at `off`. Checked right before every access
+ * at a computed offset, behind a compiler barrier: some verifiers (6.1,
+ * seen on arm64) otherwise lose the bound across register spills.
+ */
+#define FIM_ROOM(off)                                                                             \
+	({                                                                                        \
+		barrier_var(off);                                                                 \
+		(off) <= FIM_OFF_MAX;                                                             \
+	})
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -229,7 +239,7 @@ static __always_inline struct vigil_fim_event *fim_begin(__u32 op)
 
 static __always_inline __u32 fim_put_walk(struct vigil_fim_event *ev, __u32 off, struct vigil_walk *w)
 {
-	if (!w || off > FIM_OFF_MAX)
+	if (!w || !FIM_ROOM(off))
 		return 0;
 	return vigil_walk_copy(w, &ev->data[off]);
 }
@@ -239,7 +249,7 @@ static __always_inline __u32 fim_put_user_str(struct vigil_fim_event *ev, __u32 
 {
 	long n;
 
-	if (!s || off > FIM_OFF_MAX)
+	if (!s || !FIM_ROOM(off))
 		return 0;
 	n = bpf_probe_read_user_str(&ev->data[off], VIGIL_PATH_MAX, s);
 	if (n <= 0)
@@ -312,13 +322,13 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 }
 
 /* Puts a path resolved from an open file. */
-static __always_inline __u32 fim_put_file(struct vigil_fim_event *ev, struct file *file,
-					  struct task_struct *task, bool use_loop)
+/* Puts a whole path (of a file, or a struct path) as the event's path. */
+static __always_inline __u32 fim_put_whole(struct vigil_fim_event *ev, const struct path *path,
+					   struct task_struct *task, bool use_loop)
 {
-	struct vigil_walk *w;
+	struct vigil_walk *w = vigil_walk_path(path, task, use_loop);
 	__u32 len;
 
-	w = vigil_walk_path(__builtin_preserve_access_index(&file->f_path), task, use_loop);
 	if (!w)
 		return 0;
 	len = fim_put_walk(ev, 0, w);
@@ -327,6 +337,14 @@ static __always_inline __u32 fim_put_file(struct vigil_fim_event *ev, struct fil
 	ev->tree = w->tree;
 	if (w->tree)
 		ev->tree_off = len - (VIGIL_PATH_MAX - w->tree_pos);
+	return len;
+}
+
+static __always_inline __u32 fim_put_file(struct vigil_fim_event *ev, struct file *file,
+					  struct task_struct *task, bool use_loop)
+{
+	__u32 len = fim_put_whole(ev, __builtin_preserve_access_index(&file->f_path), task, use_loop);
+
 	ev->ino = BPF_CORE_READ(file, f_inode, i_ino);
 	ev->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	return len;
@@ -356,7 +374,7 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 		ev->cwd_len = len;
 		off += len;
 	}
-	if (off <= FIM_OFF_MAX) {
+	if (FIM_ROOM(off)) {
 		len = vigil_who_cmdline(task, &ev->data[off]);
 		ev->cmdline_len = len;
 		off += len;
@@ -627,7 +645,7 @@ static __always_inline int fim_path_exit(long ret, bool use_loop)
 	if (!tree)
 		goto out;
 	ev->tree = tree;
-	if (a->name && off <= FIM_OFF_MAX) {
+	if (a->name && FIM_ROOM(off)) {
 		n = bpf_probe_read_user_str(&ev->data[off], VIGIL_XATTR_NAME_MAX, a->name);
 		if (n > 0) {
 			ev->name_len = n - 1;
@@ -659,3 +677,299 @@ int fim_path_exit_all_legacy(struct trace_event_raw_sys_exit *ctx)
 {
 	return fim_path_exit(ctx->ret, false);
 }
+
+/* ---- LSM and fentry backends ------------------------------------------- */
+/*
+ * The same hooks serve both: BPF LSM attaches to the security hook itself,
+ * fentry to the security_*() function that calls it. They see kernel
+ * objects (struct path, dentry, file) rather than strings, so the watched
+ * filter is exact for every operation, and they run before the operation:
+ * user space confirms on disk before it reports anything.
+ */
+
+#define MAY_WRITE_ 2
+#define FMODE_WRITE_ 0x2
+
+/* The watched tree of a path (a file or a directory), cached. */
+static __always_inline __u32 fim_path_tree(const struct path *p, struct task_struct *task, bool use_loop)
+{
+	struct vigil_fim_config *c = fim_cfg();
+	struct dentry *d = BPF_CORE_READ(p, dentry);
+	struct fim_verdict_key k = {
+		.dentry = (__u64)d,
+		.mnt = (__u64)BPF_CORE_READ(p, mnt),
+	};
+	struct fim_verdict v = {}, *cached;
+	struct vigil_walk *w;
+	__u64 self = (__u64)d;
+	__u32 *root;
+
+	if (!c)
+		return 0;
+	root = bpf_map_lookup_elem(&fim_watch, &self);
+	if (root)
+		return *root;
+	cached = bpf_map_lookup_elem(&fim_verdicts, &k);
+	if (cached && cached->gen == c->verdict_gen)
+		return cached->tree;
+	w = vigil_walk_path(p, task, use_loop);
+	if (!w)
+		return 0;
+	v.gen = c->verdict_gen;
+	v.tree = w->tree;
+	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
+	return v.tree;
+}
+
+/* Puts "directory + entry name" (the name as the base's argument). */
+static __always_inline __u32 fim_put_entry(struct vigil_fim_event *ev, __u32 off, const struct path *dir,
+					   struct dentry *dentry, struct task_struct *task, bool use_loop,
+					   __u16 *flags, __u16 *base_len, __u16 *arg_len, bool first)
+{
+	struct vigil_walk *w = vigil_walk_path(dir, task, use_loop);
+	const unsigned char *name;
+	__u32 blen = 0, nlen;
+
+	if (w) {
+		blen = fim_put_walk(ev, off, w);
+		*flags |= w->flags | VIGIL_PATH_BASE_DIRFD;
+		if (w->tree && !ev->tree) {
+			ev->tree = w->tree;
+			if (first)
+				ev->tree_off = blen - (VIGIL_PATH_MAX - w->tree_pos);
+		}
+	} else {
+		*flags |= VIGIL_PATH_UNRESOLVED;
+	}
+	off += blen;
+	nlen = BPF_CORE_READ(dentry, d_name.len);
+	name = BPF_CORE_READ(dentry, d_name.name);
+	if (!FIM_ROOM(off) || nlen > VIGIL_NAME_MAX)
+		nlen = 0;
+	else
+		bpf_probe_read_kernel(&ev->data[off], nlen & VIGIL_NAME_MAX, name);
+	*base_len = blen;
+	*arg_len = nlen;
+	return blen + nlen;
+}
+
+/* unlink, rmdir, mkdir: one entry of a directory. */
+static __always_inline int fim_entry_op(__u32 op, const struct path *dir, struct dentry *dentry, __u32 mode,
+					__u16 backend, bool use_loop)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	__u32 off;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fim_path_tree(dir, task, use_loop))
+		return 0;
+	ev = fim_begin(op);
+	if (!ev)
+		return 0;
+	ev->backend = backend;
+	ev->mode = mode;
+	off = fim_put_entry(ev, 0, dir, dentry, task, use_loop, &ev->path_flags, &ev->path_base_len,
+			    &ev->path_arg_len, true);
+	return fim_finish(ev, off, task, use_loop);
+}
+
+static __always_inline int fim_rename_op(const struct path *old_dir, struct dentry *old_dentry,
+					 const struct path *new_dir, struct dentry *new_dentry, __u32 flags,
+					 __u16 backend, bool use_loop)
+{
+	struct vigil_fim_config *c;
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	__u32 off;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	/* Either side in a tree: a file moving out is a deletion there. */
+	if (!fim_path_tree(old_dir, task, use_loop) && !fim_path_tree(new_dir, task, use_loop))
+		return 0;
+	c = fim_cfg();
+	if (c)
+		__sync_fetch_and_add(&c->verdict_gen, 1);
+	ev = fim_begin(VIGIL_FIM_RENAME);
+	if (!ev)
+		return 0;
+	ev->backend = backend;
+	ev->flags = flags;
+	off = fim_put_entry(ev, 0, old_dir, old_dentry, task, use_loop, &ev->path_flags, &ev->path_base_len,
+			    &ev->path_arg_len, true);
+	off += fim_put_entry(ev, off, new_dir, new_dentry, task, use_loop, &ev->path2_flags,
+			     &ev->path2_base_len, &ev->path2_arg_len, false);
+	return fim_finish(ev, off, task, use_loop);
+}
+
+/* A hard link: path is the existing file, path2 the new name. */
+static __always_inline int fim_link_op(struct dentry *old_dentry, const struct path *new_dir,
+				       struct dentry *new_dentry, __u16 backend, bool use_loop)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	struct path existing = {};
+	__u32 off;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fim_path_tree(new_dir, task, use_loop))
+		return 0;
+	ev = fim_begin(VIGIL_FIM_LINK);
+	if (!ev)
+		return 0;
+	ev->backend = backend;
+	/* Links never cross mounts: the existing file is on new_dir's. */
+	existing.mnt = BPF_CORE_READ(new_dir, mnt);
+	existing.dentry = old_dentry;
+	off = fim_put_whole(ev, &existing, task, use_loop);
+	off += fim_put_entry(ev, off, new_dir, new_dentry, task, use_loop, &ev->path2_flags,
+			     &ev->path2_base_len, &ev->path2_arg_len, false);
+	return fim_finish(ev, off, task, use_loop);
+}
+
+static __always_inline int fim_symlink_op(const struct path *dir, struct dentry *dentry, const char *target,
+					  __u16 backend, bool use_loop)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	__u32 off;
+	long n;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fim_path_tree(dir, task, use_loop))
+		return 0;
+	ev = fim_begin(VIGIL_FIM_SYMLINK);
+	if (!ev)
+		return 0;
+	ev->backend = backend;
+	off = fim_put_entry(ev, 0, dir, dentry, task, use_loop, &ev->path_flags, &ev->path_base_len,
+			    &ev->path_arg_len, true);
+	if (FIM_ROOM(off)) {
+		n = bpf_probe_read_kernel_str(&ev->data[off], VIGIL_PATH_MAX, target);
+		if (n > 0) {
+			ev->path2_arg_len = n - 1;
+			off += n - 1;
+		}
+	}
+	return fim_finish(ev, off, task, use_loop);
+}
+
+/* chmod, chown, truncate: a whole path. */
+static __always_inline int fim_path_op(__u32 op, const struct path *path, __u32 mode, __u32 uid, __u32 gid,
+				       __u16 backend, bool use_loop)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	__u32 off;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fim_path_tree(path, task, use_loop))
+		return 0;
+	ev = fim_begin(op);
+	if (!ev)
+		return 0;
+	ev->backend = backend;
+	ev->mode = mode;
+	ev->arg_uid = uid;
+	ev->arg_gid = gid;
+	off = fim_put_whole(ev, path, task, use_loop);
+	return fim_finish(ev, off, task, use_loop);
+}
+
+/*
+ * A file opened for writing, written, or truncated. `dpath`: also record
+ * the kernel's own bpf_d_path() text (path2, VIGIL_PATH_DPATH), which user
+ * space checks the walk against; only where the kernel allows the helper.
+ */
+static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	__u32 off;
+	long n;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fim_file_tree(file, task, use_loop))
+		return 0;
+	ev = fim_begin(op);
+	if (!ev)
+		return 0;
+	if (op == VIGIL_FIM_WRITE && !fim_dedupe(ev, file, op))
+		return 0;
+	ev->backend = backend;
+	ev->flags = BPF_CORE_READ(file, f_flags);
+	off = fim_put_file(ev, file, task, use_loop);
+	if (dpath && FIM_ROOM(off)) {
+		n = bpf_d_path(&file->f_path, (char *)&ev->data[off], VIGIL_PATH_MAX);
+		if (n > 0) {
+			ev->path2_flags = VIGIL_PATH_DPATH;
+			ev->path2_base_len = n - 1;
+			off += n - 1;
+		}
+	}
+	return fim_finish(ev, off, task, use_loop);
+}
+
+/* One program: `be` and `loop` are what `call` sees. */
+#define FIM_HOOK_ONE(sec, name, backend, use_loop, call, ...)                                    \
+	SEC(sec)                                                                                 \
+	int BPF_PROG(name, __VA_ARGS__)                                                          \
+	{                                                                                        \
+		const __u16 be = backend;                                                        \
+		const bool loop = use_loop;                                                      \
+		call;                                                                            \
+		return 0;                                                                        \
+	}
+
+/*
+ * Four programs per hook: LSM and fentry, each with a bpf_loop flavour
+ * and a `_legacy` one (the loader keeps what the kernel supports).
+ */
+#define FIM_HOOK(hook, call, ...)                                                                \
+	FIM_HOOK_ONE("lsm/" #hook, fim_lsm_##hook, VIGIL_BACKEND_LSM, true, call, __VA_ARGS__)   \
+	FIM_HOOK_ONE("lsm/" #hook, fim_lsm_##hook##_legacy, VIGIL_BACKEND_LSM, false, call,      \
+		     __VA_ARGS__)                                                                \
+	FIM_HOOK_ONE("fentry/security_" #hook, fim_fentry_##hook, VIGIL_BACKEND_FENTRY, true,    \
+		     call, __VA_ARGS__)                                                          \
+	FIM_HOOK_ONE("fentry/security_" #hook, fim_fentry_##hook##_legacy, VIGIL_BACKEND_FENTRY, \
+		     false, call, __VA_ARGS__)
+
+FIM_HOOK(file_open,
+	 if (BPF_CORE_READ(file, f_mode) & FMODE_WRITE_)
+		 fim_file_op(VIGIL_FIM_OPEN_WRITE, file, be, loop, loop),
+	 struct file *file)
+FIM_HOOK(file_permission,
+	 if (mask & MAY_WRITE_)
+		 fim_file_op(VIGIL_FIM_WRITE, file, be, loop, false),
+	 struct file *file, int mask)
+FIM_HOOK(file_truncate, fim_file_op(VIGIL_FIM_TRUNCATE, file, be, loop, false), struct file *file)
+FIM_HOOK(path_truncate, fim_path_op(VIGIL_FIM_TRUNCATE, path, 0, 0, 0, be, loop), const struct path *path)
+FIM_HOOK(path_unlink, fim_entry_op(VIGIL_FIM_UNLINK, dir, dentry, 0, be, loop), const struct path *dir,
+	 struct dentry *dentry)
+FIM_HOOK(path_rmdir, fim_entry_op(VIGIL_FIM_RMDIR, dir, dentry, 0, be, loop), const struct path *dir,
+	 struct dentry *dentry)
+FIM_HOOK(path_mkdir, fim_entry_op(VIGIL_FIM_MKDIR, dir, dentry, mode, be, loop), const struct path *dir,
+	 struct dentry *dentry, umode_t mode)
+FIM_HOOK(path_rename, fim_rename_op(old_dir, old_dentry, new_dir, new_dentry, flags, be, loop),
+	 const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
+	 struct dentry *new_dentry, unsigned int flags)
+FIM_HOOK(path_link, fim_link_op(old_dentry, new_dir, new_dentry, be, loop), struct dentry *old_dentry,
+	 const struct path *new_dir, struct dentry *new_dentry)
+FIM_HOOK(path_symlink, fim_symlink_op(dir, dentry, old_name, be, loop), const struct path *dir,
+	 struct dentry *dentry, const char *old_name)
+FIM_HOOK(path_chmod, fim_path_op(VIGIL_FIM_CHMOD, path, mode, 0, 0, be, loop), const struct path *path,
+	 umode_t mode)
+FIM_HOOK(path_chown, fim_path_op(VIGIL_FIM_CHOWN, path, 0, uid, gid, be, loop), const struct path *path,
+	 __u32 uid, __u32 gid)

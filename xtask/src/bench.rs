@@ -85,22 +85,7 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
         ));
     }
     let root = repo_root();
-    let status = Command::new("cargo")
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "vigil",
-            "-p",
-            "xtask",
-        ])
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build --release failed".into());
-    }
+    crate::cargo_release(&["vigil", "xtask"], &[], &[])?;
     let vigil = root.join("target/release/vigil");
     let xtask = root.join("target/release/xtask");
     let work = root.join("target/bench-opens");

@@ -56,14 +56,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let root = repo_root();
-    let status = Command::new("cargo")
-        .current_dir(&root)
-        .args(["build", "--release", "--locked", "-p", "vigil"])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("cargo build --release failed".into());
-    }
+    crate::cargo_release(&["vigil"], &[], &[])?;
     let vigil = root.join("target/release/vigil");
     let work = root.join("target/bench-scan");
     let _ = fs::remove_dir_all(&work);

@@ -34,6 +34,26 @@ pub fn repo_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// `cargo build --release --locked` of `packages`, with extra `args` and
+/// environment; the error says what failed.
+pub fn cargo_release(packages: &[&str], args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let mut cmd = std::process::Command::new("cargo");
+    cmd.current_dir(repo_root())
+        .args(["build", "--release", "--locked"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.args(args).envs(env.iter().copied());
+    let status = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "cargo build --release of {} failed",
+            packages.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = args.split_first() else {

@@ -64,6 +64,7 @@ enum vigil_path_flags {
 	VIGIL_PATH_DISCONNECTED = 1 << 5,  /* walk never met the task's root */
 	VIGIL_PATH_ARG_TRUNCATED = 1 << 6, /* user string longer than PATH_MAX */
 	VIGIL_PATH_DELETED = 1 << 7,       /* dentry already unlinked */
+	VIGIL_PATH_DPATH = 1 << 8,         /* the kernel's own bpf_d_path() text */
 };
 
 /* What a file-integrity event reports. */

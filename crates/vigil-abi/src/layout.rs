@@ -171,5 +171,6 @@ pub static CONSTANTS: &[AbiConst] = consts! {
         PATH_FROM_FILE = path_flags::FROM_FILE, PATH_BASE_CWD = path_flags::BASE_CWD,
         PATH_BASE_DIRFD = path_flags::BASE_DIRFD, PATH_UNRESOLVED = path_flags::UNRESOLVED,
         PATH_DISCONNECTED = path_flags::DISCONNECTED,
-        PATH_ARG_TRUNCATED = path_flags::ARG_TRUNCATED, PATH_DELETED = path_flags::DELETED;
+        PATH_ARG_TRUNCATED = path_flags::ARG_TRUNCATED, PATH_DELETED = path_flags::DELETED,
+        PATH_DPATH = path_flags::DPATH;
 };

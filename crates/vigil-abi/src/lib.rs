@@ -49,6 +49,7 @@ pub mod path_flags {
     pub const DISCONNECTED: u16 = 1 << 5;
     pub const ARG_TRUNCATED: u16 = 1 << 6;
     pub const DELETED: u16 = 1 << 7;
+    pub const DPATH: u16 = 1 << 8;
 }
 
 /// `struct vigil_event_header`: the start of every ring-buffer record.

@@ -78,6 +78,7 @@ pub struct SyscallStatus {
 
 pub struct FimKernel {
     pub object: LoadedObject,
+    pub backend: Backend,
     pub syscalls: Vec<SyscallStatus>,
     /// Open tree roots: they pin the registered dentries.
     _roots: Vec<File>,
@@ -89,9 +90,112 @@ fn tracepoint_exists(kind: &str, syscall: &str) -> bool {
         .exists()
 }
 
-/// Loads the FIM programs without attaching them.
-pub fn load(caps: &Capabilities, ringbuf_bytes: u32) -> Result<LoadedObject, String> {
+/// Which hooks report FIM events, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// BPF LSM on the security hooks.
+    Lsm,
+    /// Trampolines on the security_*() functions.
+    Fentry,
+    /// Syscall tracepoints: available everywhere, resolved at syscall exit.
+    Tracepoint,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Lsm, Backend::Fentry, Backend::Tracepoint];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Lsm => "lsm",
+            Backend::Fentry => "fentry",
+            Backend::Tracepoint => "tracepoint",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == s)
+    }
+
+    /// The prefix of this backend's hook programs.
+    fn prefix(self) -> &'static str {
+        match self {
+            Backend::Lsm => "fim_lsm_",
+            Backend::Fentry => "fim_fentry_",
+            Backend::Tracepoint => "fim_enter_",
+        }
+    }
+
+    /// Whether the probes say this backend can work here, and why not.
+    pub fn available(self, caps: &Capabilities) -> Result<(), String> {
+        let need: &[&str] = match self {
+            Backend::Lsm => &[probe::BPF_LSM_ACTIVE, probe::LSM_PROGRAMS],
+            Backend::Fentry => &[probe::FENTRY],
+            Backend::Tracepoint => &[],
+        };
+        match need.iter().find(|n| !caps.has(n)) {
+            Some(n) => Err(caps.why(n)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The hooks a kernel-object backend cannot do without.
+const ESSENTIAL_HOOKS: &[&str] = &[
+    "file_open",
+    "file_permission",
+    "path_truncate",
+    "path_unlink",
+    "path_rmdir",
+    "path_mkdir",
+    "path_rename",
+    "path_link",
+    "path_symlink",
+    "path_chmod",
+];
+/// Hooks some kernels cannot attach to (5.10 trampolines take no struct
+/// arguments such as kuid_t), and the syscalls that stand in for them.
+const HOOK_FALLBACKS: &[(&str, &[&str])] =
+    &[("path_chown", &["chown", "lchown", "fchownat", "fchown"])];
+/// xattr hooks see only a dentry, no mount: those stay on tracepoints.
+const XATTR_SYSCALLS: &[&str] = &[
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+];
+
+/// Whether `prog` (a base name) is part of `backend`.
+fn selected(backend: Backend, prog: &str) -> Result<(), String> {
+    for other in [Backend::Lsm, Backend::Fentry] {
+        if other != backend && prog.starts_with(other.prefix()) {
+            return Err(format!("{} backend not in use", other.name()));
+        }
+    }
+    if backend == Backend::Tracepoint
+        || prog.starts_with(backend.prefix())
+        || prog == "fim_register"
+        || prog == "fim_path_exit_all"
+    {
+        return Ok(());
+    }
+    match prog.strip_prefix("fim_enter_") {
+        Some(sys) if XATTR_SYSCALLS.contains(&sys) => Ok(()),
+        Some(sys) if HOOK_FALLBACKS.iter().any(|(_, list)| list.contains(&sys)) => Ok(()),
+        _ => Err(format!("covered by the {} hooks", backend.name())),
+    }
+}
+
+/// Loads the FIM programs of `backend` without attaching them.
+pub fn load(
+    caps: &Capabilities,
+    ringbuf_bytes: u32,
+    backend: Backend,
+) -> Result<LoadedObject, String> {
     let wanted = |prog: &str| -> Result<(), String> {
+        selected(backend, prog)?;
         if let Some(sys) = prog.strip_prefix("fim_enter_") {
             return if tracepoint_exists("enter", sys) {
                 Ok(())
@@ -112,6 +216,55 @@ pub fn load(caps: &Capabilities, ringbuf_bytes: u32) -> Result<LoadedObject, Str
     .map_err(|e| e.to_string())
 }
 
+/// Loads `backend`, or (with `None`) the best backend that works here:
+/// a backend missing one of its essential hooks gives way to the next.
+pub fn load_best(
+    caps: &Capabilities,
+    ringbuf_bytes: u32,
+    backend: Option<Backend>,
+) -> Result<(Backend, LoadedObject, Vec<String>), String> {
+    let candidates: Vec<Backend> = match backend {
+        Some(b) => vec![b],
+        None => Backend::ALL.to_vec(),
+    };
+    let mut skipped = Vec::new();
+    for b in candidates {
+        if let Err(why) = b.available(caps) {
+            skipped.push(format!("{}: {why}", b.name()));
+            continue;
+        }
+        let obj = match load(caps, ringbuf_bytes, b) {
+            Ok(o) => o,
+            Err(e) => {
+                skipped.push(format!("{}: {e}", b.name()));
+                continue;
+            }
+        };
+        let missing: Vec<String> = if b == Backend::Tracepoint {
+            Vec::new()
+        } else {
+            ESSENTIAL_HOOKS
+                .iter()
+                .map(|h| format!("{}{h}", b.prefix()))
+                .filter(|p| obj.loaded_flavour(p).is_none())
+                .map(|p| format!("{p}: {:?}", obj.state_of(&p)))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok((b, obj, skipped));
+        }
+        skipped.push(format!(
+            "{}: hooks that did not load: {}",
+            b.name(),
+            missing.join("; ")
+        ));
+    }
+    Err(format!(
+        "no FIM backend could load: {}",
+        skipped.join(" | ")
+    ))
+}
+
 /// The first component of an absolute path ("etc" for /etc/ssh).
 fn first_component(p: &Path) -> Option<Vec<u8>> {
     p.components().find_map(|c| match c {
@@ -120,15 +273,19 @@ fn first_component(p: &Path) -> Option<Vec<u8>> {
     })
 }
 
-/// Loads, configures, registers `trees` and attaches.
+/// Loads the best backend, configures it, registers `trees` and attaches.
 pub fn start(
     caps: &Capabilities,
     trees: &[TreeRoot],
     aliases: &[PathBuf],
     ringbuf_bytes: u32,
     dedupe_ms: u32,
+    backend: Option<Backend>,
 ) -> Result<FimKernel, String> {
-    let mut object = load(caps, ringbuf_bytes)?;
+    let (backend, mut object, skipped) = load_best(caps, ringbuf_bytes, backend)?;
+    for s in &skipped {
+        tracing::info!("FIM backend skipped: {s}");
+    }
     let cfg = FimConfig {
         agent_tgid: std::process::id(),
         register_tree: 0,
@@ -181,6 +338,24 @@ pub fn start(
         ));
     }
 
+    if backend != Backend::Tracepoint {
+        let prefix = backend.prefix();
+        object.attach(&|p| p.starts_with(prefix));
+        let failed: Vec<String> = ESSENTIAL_HOOKS
+            .iter()
+            .filter_map(|h| match object.state_of(&format!("{prefix}{h}")) {
+                Some(ProgramState::Attached) => None,
+                other => Some(format!("{h}: {other:?}")),
+            })
+            .collect();
+        if !failed.is_empty() {
+            return Err(format!(
+                "{} hooks did not attach: {}",
+                backend.name(),
+                failed.join("; ")
+            ));
+        }
+    }
     let mut syscalls = Vec::new();
     // Exits first: an enter without its exit would only fill fim_inflight.
     let path_exit = object
@@ -216,6 +391,7 @@ pub fn start(
     }
     Ok(FimKernel {
         object,
+        backend,
         syscalls,
         _roots: held,
     })

@@ -90,11 +90,12 @@ fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
 }
 
 /// One FIM case per layout of `layouts` (the open-tracer cases, whose
-/// setups mount them), plus the mount-namespace case.
-pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool) -> Vec<FimCase> {
+/// setups mount them), plus the mount-namespace case. `tag` keeps the
+/// trees of several runs (one per backend) apart.
+pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool, tag: &str) -> Vec<FimCase> {
     let mut v = Vec::new();
     for c in layouts.iter().filter(|c| c.fs != "mntns") {
-        let tree = c.dir.join("fim");
+        let tree = c.dir.join(format!("fim-{tag}"));
         v.push(FimCase {
             fs: c.fs,
             tree: tree.clone(),
@@ -105,8 +106,8 @@ pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool) -> Vec<FimCase> {
         });
     }
     // Through a bind mount that only a new mount namespace has.
-    let tree = root.join("tmpfs/fim-ns");
-    let view = root.join("mntns-view");
+    let tree = root.join(format!("tmpfs/fim-ns-{tag}"));
+    let view = root.join(format!("mntns-view-{tag}"));
     v.push(FimCase {
         fs: "mntns",
         tree: tree.clone(),

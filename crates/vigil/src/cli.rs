@@ -80,6 +80,10 @@ pub struct RunArgs {
     /// Write events to this file instead of the config's output.
     #[arg(long)]
     pub events_out: Option<PathBuf>,
+    /// FIM kernel hooks: auto (the best this kernel supports), lsm,
+    /// fentry or tracepoint.
+    #[arg(long, value_parser = ["auto", "lsm", "fentry", "tracepoint"])]
+    pub fim_backend: Option<String>,
     /// Print the embedded default config and exit.
     #[arg(long)]
     pub print_default_config: bool,

@@ -44,6 +44,8 @@ pub struct FimConfig {
     pub enabled: bool,
     pub baseline: Option<PathBuf>,
     pub scan_interval: Option<Spanned<String>>,
+    /// "auto", "lsm", "fentry" or "tracepoint".
+    pub backend: Option<Spanned<String>>,
     #[serde(default)]
     pub defaults: TreeOptions,
     #[serde(default)]
@@ -164,6 +166,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, String> {
             )
         })?),
     };
+    if let Some(b) = &cfg.fim.backend {
+        if b.get_ref() != "auto" && vigil_kernel::fim::Backend::parse(b.get_ref()).is_none() {
+            return Err(format!(
+                "{}: {:?} is not one of \"auto\", \"lsm\", \"fentry\", \"tracepoint\"",
+                at("fim.backend", b.span()),
+                b.get_ref()
+            ));
+        }
+    }
     let mut trees = Vec::new();
     for t in &cfg.fim.tree {
         trees.push(

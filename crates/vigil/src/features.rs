@@ -21,6 +21,16 @@ pub struct FeaturePlan {
 }
 
 impl FeaturePlan {
+    fn new(feature: &'static str, why: &str) -> Self {
+        Self {
+            feature,
+            backend: None,
+            why: vec![why.into()],
+            degraded: Vec::new(),
+            programs: Vec::new(),
+        }
+    }
+
     pub fn runnable(&self) -> bool {
         self.backend.is_some()
     }
@@ -39,23 +49,21 @@ const BASE: [&str; 5] = [
     probe::RINGBUF,
 ];
 
-fn plan_fim(caps: &Capabilities) -> FeaturePlan {
-    let mut plan = FeaturePlan {
-        feature: "fim",
-        backend: None,
-        why: vec![
-            "baseline scans (start-up, periodic, after any loss) work on every host; \
-             kernel hooks add live who-data"
-                .into(),
-        ],
-        degraded: Vec::new(),
-        programs: Vec::new(),
-    };
-    let missing: Vec<String> = BASE
-        .iter()
+/// Why each of the base probes that failed did.
+fn missing_base(caps: &Capabilities) -> Vec<String> {
+    BASE.iter()
         .filter(|n| !caps.has(n))
         .map(|n| caps.why(n))
-        .collect();
+        .collect()
+}
+
+fn plan_fim(caps: &Capabilities) -> FeaturePlan {
+    let mut plan = FeaturePlan::new(
+        "fim",
+        "baseline scans (start-up, periodic, after any loss) work on every host; \
+         kernel hooks add live who-data",
+    );
+    let missing = missing_base(caps);
     if !missing.is_empty() {
         plan.degraded
             .push("no kernel hooks: changes are found by scans only, without who-data".into());
@@ -63,8 +71,11 @@ fn plan_fim(caps: &Capabilities) -> FeaturePlan {
         plan.backend = Some("scans only (no who-data)".into());
         return plan;
     }
-    match vigil_kernel::fim::load(caps, 1 << 20) {
-        Ok(obj) => {
+    match vigil_kernel::fim::load_best(caps, 1 << 20, None) {
+        Ok((backend, obj, skipped)) => {
+            for s in skipped {
+                plan.why.push(format!("skipped {s}"));
+            }
             plan.programs = obj.programs.clone();
             let absent: Vec<String> = obj
                 .programs
@@ -81,11 +92,17 @@ fn plan_fim(caps: &Capabilities) -> FeaturePlan {
                     .push(format!("syscalls not hooked: {}", absent.join("; ")));
             }
             plan.why.push(caps.why(probe::BPF_LOOP));
-            plan.why.push(
-                "this build hooks syscall tracepoints: exact paths (mount-aware walk) and who-data on every kernel"
-                    .into(),
-            );
-            plan.backend = Some("syscall tracepoints + baseline scans".into());
+            let what = match backend {
+                vigil_kernel::fim::Backend::Lsm => "BPF LSM hooks",
+                vigil_kernel::fim::Backend::Fentry => "fentry on security_*() functions",
+                vigil_kernel::fim::Backend::Tracepoint => "syscall tracepoints",
+            };
+            if backend != vigil_kernel::fim::Backend::Lsm {
+                plan.degraded.push(format!(
+                    "FIM uses {what}: a better backend is not available here (see why)"
+                ));
+            }
+            plan.backend = Some(format!("{what} + baseline scans"));
         }
         Err(e) => {
             plan.degraded.push(format!(
@@ -98,22 +115,12 @@ fn plan_fim(caps: &Capabilities) -> FeaturePlan {
 }
 
 fn plan_trace_opens(caps: &Capabilities) -> FeaturePlan {
-    let mut plan = FeaturePlan {
-        feature: "trace.opens",
-        backend: None,
-        why: vec![
-            "syscall tracepoints are the only hooks that see failed opens and the caller's \
-             arguments; LSM and fentry file hooks see only opens that passed path lookup"
-                .into(),
-        ],
-        degraded: Vec::new(),
-        programs: Vec::new(),
-    };
-    let missing: Vec<String> = BASE
-        .iter()
-        .filter(|n| !caps.has(n))
-        .map(|n| caps.why(n))
-        .collect();
+    let mut plan = FeaturePlan::new(
+        "trace.opens",
+        "syscall tracepoints are the only hooks that see failed opens and the caller's \
+         arguments; LSM and fentry file hooks see only opens that passed path lookup",
+    );
+    let missing = missing_base(caps);
     if !missing.is_empty() {
         plan.why.extend(missing);
         return plan;

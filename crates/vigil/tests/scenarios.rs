@@ -84,11 +84,13 @@ fn every_filesystem_layout_reports_exact_paths() {
 fn fim_reports_every_change_with_who_data_on_every_layout() {
     let dir = tempfile::tempdir().unwrap();
     let (root, layouts, _cleanup) = layouts(dir.path());
-    let cases = fim::fim_cases(&layouts, &root, true);
+    let cases = fim::fim_cases(&layouts, &root, true, "tracepoint");
     sh(&fim::prepare_script(&cases));
     let events_out = dir.path().join("fim.json");
     let mut cmd = vigil();
-    cmd.arg("run")
+    // The host can load only tracepoint programs; LSM and fentry run in
+    // the test matrix's guests.
+    cmd.args(["run", "--fim-backend", "tracepoint"])
         .arg("--baseline")
         .arg(dir.path().join("b.sqlite"))
         .arg("--events-out")

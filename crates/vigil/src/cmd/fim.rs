@@ -15,7 +15,7 @@ use crate::jobs::fim::{self, FimSetup};
 
 fn load(target: &FimTarget) -> Result<FimSetup> {
     let loaded = config::load(target.config.as_deref()).map_err(anyhow::Error::msg)?;
-    fim::setup(target, &loaded)
+    fim::setup(target, &loaded, None)
 }
 
 pub fn run(cmd: &FimCommand) -> Result<ExitCode> {

@@ -67,7 +67,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     };
 
     let fim_result = if cfg.fim.enabled {
-        let setup = fim::setup(&args.target, &loaded)?;
+        let setup = fim::setup(&args.target, &loaded, args.fim_backend.as_deref())?;
         let mut out = match &events_out {
             Some(p) => Output::file(p).map_err(anyhow::Error::msg)?,
             None => Output::stdout(),

@@ -24,6 +24,8 @@ pub struct FimSetup {
     pub trees: Vec<WatchedTree>,
     /// Configured names that resolve elsewhere (/bin for /usr/bin).
     pub aliases: Vec<PathBuf>,
+    /// Kernel hooks to use; `None`: the best available.
+    pub backend: Option<vigil_kernel::fim::Backend>,
     pub baseline: PathBuf,
     pub scan_interval: Option<Duration>,
 }
@@ -31,7 +33,7 @@ pub struct FimSetup {
 /// Trees from `--watch` (with the config's defaults) or the config;
 /// symlinked roots are followed (on merged-/usr systems /bin is /usr/bin),
 /// duplicates dropped, missing roots skipped with a warning.
-pub fn setup(target: &FimTarget, loaded: &Loaded) -> Result<FimSetup> {
+pub fn setup(target: &FimTarget, loaded: &Loaded, backend_flag: Option<&str>) -> Result<FimSetup> {
     let cfg = &loaded.config.fim;
     let mut trees = if target.watch.is_empty() {
         loaded.trees.clone()
@@ -77,6 +79,9 @@ pub fn setup(target: &FimTarget, loaded: &Loaded) -> Result<FimSetup> {
     Ok(FimSetup {
         trees: resolved,
         aliases,
+        backend: backend_flag
+            .or(cfg.backend.as_ref().map(|b| b.get_ref().as_str()))
+            .and_then(vigil_kernel::fim::Backend::parse),
         baseline,
         scan_interval: loaded.scan_interval,
     })
@@ -158,7 +163,7 @@ pub fn run(
     let mut store = Store::open(&setup.baseline)?;
     let r = pass(&mut store, setup, false, true)?;
     emit(out, &setup.trees, &r, Trigger::Startup)?;
-    let caps = vigil_kernel::probe::probe_tracing();
+    let caps = vigil_kernel::probe::probe_all();
     let mut live = match crate::jobs::fim_live::Live::start(&caps, setup) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -166,8 +171,11 @@ pub fn run(
             None
         }
     };
-    if live.is_some() {
-        eprintln!("vigil: FIM live: kernel hooks attached");
+    if let Some(l) = &live {
+        eprintln!(
+            "vigil: FIM live: kernel hooks attached ({})",
+            l.backend().name()
+        );
     }
     let mut next = setup.scan_interval.map(|i| Instant::now() + i);
     loop {

@@ -105,8 +105,15 @@ impl Live {
                 path: t.path.clone(),
             })
             .collect();
-        let kernel = kfim::start(caps, &roots, &setup.aliases, RINGBUF_BYTES, DEDUPE_MS)
-            .map_err(|e| anyhow!(e))?;
+        let kernel = kfim::start(
+            caps,
+            &roots,
+            &setup.aliases,
+            RINGBUF_BYTES,
+            DEDUPE_MS,
+            setup.backend,
+        )
+        .map_err(|e| anyhow!(e))?;
         for s in kernel.syscalls.iter().filter(|s| !s.traced) {
             tracing::info!("FIM: {} not hooked: {}", s.syscall, s.reason);
         }
@@ -138,6 +145,10 @@ impl Live {
             lost: false,
             host: fim_json::hostname(),
         })
+    }
+
+    pub fn backend(&self) -> kfim::Backend {
+        self.kernel.backend
     }
 
     /// True once after the kernel reported lost events: the caller rescans.

@@ -109,17 +109,7 @@ impl Tracer {
 impl Trace {
     /// The exact bytes of `file.path` (from base64 when not UTF-8).
     pub fn path_bytes(ev: &Value) -> Vec<u8> {
-        use base64::Engine;
-        if let Some(b64) = ev["file"]["path_base64"].as_str() {
-            return base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .unwrap();
-        }
-        ev["file"]["path"]
-            .as_str()
-            .expect("file.path")
-            .as_bytes()
-            .to_vec()
+        vigil_scenarios::path_bytes(ev)
     }
 
     pub fn with_path(&self, path: &Path) -> Vec<&Value> {
