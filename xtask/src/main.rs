@@ -4,6 +4,7 @@
 //! agent itself never needs clang or network access to compile.
 
 mod bench;
+mod bench_churn;
 mod bench_scan;
 mod bpf_build;
 mod cpio;
@@ -19,6 +20,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
   bench scan [TREE] [R]   a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
+  bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs nothing
   build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
   check-bpf               fail if the committed objects differ from a fresh build
   build-guest-trace ARCH  build the static C guest tracer (x86_64, aarch64) into target/guest-trace/
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "bench" => bench::run(rest),
         "bench-open-loop" => bench::open_loop(rest),
+        "bench-churn-loop" => bench_churn::churn_loop(rest),
         "build-bpf" => bpf_build::build(rest),
         "check-bpf" => bpf_build::check(rest),
         "gen-vmlinux" => vmlinux::run(rest),

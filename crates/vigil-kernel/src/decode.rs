@@ -185,7 +185,9 @@ impl Decoder {
 /// string, following the flags the kernel set.
 pub fn assemble_path(flags: u16, base: &[u8], arg: &[u8]) -> EventPath {
     let has = |f: u16| flags & f != 0;
-    let (bytes, source) = if has(pf::FROM_FILE) && !has(pf::UNRESOLVED) {
+    let (bytes, source) = if has(pf::DPATH) {
+        (base.to_vec(), PathSource::KernelDPath)
+    } else if has(pf::FROM_FILE) && !has(pf::UNRESOLVED) {
         (base.to_vec(), PathSource::File)
     } else if (has(pf::BASE_CWD) || has(pf::BASE_DIRFD)) && !has(pf::UNRESOLVED) {
         let mut p = base.to_vec();

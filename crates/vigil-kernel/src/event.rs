@@ -48,6 +48,8 @@ pub enum PathSource {
     Argument,
     /// No kernel path could be had (bad dirfd, no fs): the user's string.
     Unresolved,
+    /// The kernel's own `bpf_d_path()` text, recorded to check the walk.
+    KernelDPath,
 }
 
 /// A path as Vigil reports it: bytes, never re-encoded, plus what is known

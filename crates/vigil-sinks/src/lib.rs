@@ -11,4 +11,5 @@ pub mod json;
 pub mod open_json;
 pub mod open_table;
 pub mod output;
+pub mod syslog;
 pub mod text;

@@ -18,6 +18,7 @@ fn path_source(s: PathSource) -> &'static str {
         PathSource::DirfdJoin => "dirfd+argument",
         PathSource::Argument => "argument",
         PathSource::Unresolved => "unresolved",
+        PathSource::KernelDPath => "d_path",
     }
 }
 

@@ -35,6 +35,68 @@ pub struct OutputConfig {
     #[serde(default)]
     pub format: Format,
     pub path: Option<PathBuf>,
+    /// Rotate `path` at this size (MiB).
+    pub rotate_mib: Option<Spanned<u64>>,
+    /// Rotated files kept.
+    pub keep: Option<u32>,
+    /// "unix:PATH", "udp:HOST:PORT" or "tcp:HOST:PORT": RFC 5424 syslog.
+    pub syslog: Option<Spanned<String>>,
+}
+
+/// Where events go, resolved from the config and flags.
+#[derive(Clone, Debug)]
+pub enum OutputSpec {
+    Stdout,
+    File {
+        path: PathBuf,
+        rotation: Option<vigil_sinks::output::Rotation>,
+    },
+    Syslog(vigil_sinks::syslog::Target),
+}
+
+impl OutputSpec {
+    /// `--events-out` wins over the config.
+    pub fn resolve(cfg: &OutputConfig, events_out: Option<&Path>) -> Self {
+        let rotation = cfg
+            .rotate_mib
+            .as_ref()
+            .map(|m| vigil_sinks::output::Rotation {
+                max_bytes: m.get_ref() << 20,
+                keep: cfg.keep.unwrap_or(5),
+            });
+        if let Some(p) = events_out {
+            return OutputSpec::File {
+                path: p.to_path_buf(),
+                rotation,
+            };
+        }
+        if let Some(target) = cfg
+            .syslog
+            .as_ref()
+            .and_then(|s| vigil_sinks::syslog::Target::parse(s.get_ref()).ok())
+        {
+            return OutputSpec::Syslog(target);
+        }
+        match &cfg.path {
+            Some(p) => OutputSpec::File {
+                path: p.clone(),
+                rotation,
+            },
+            None => OutputSpec::Stdout,
+        }
+    }
+
+    pub fn open(&self) -> Result<vigil_sinks::output::Output, String> {
+        use vigil_sinks::output::Output;
+        match self {
+            OutputSpec::Stdout => Ok(Output::stdout()),
+            OutputSpec::File { path, rotation } => Output::rotating_file(path, *rotation),
+            OutputSpec::Syslog(t) => {
+                vigil_sinks::syslog::Syslog::open(t.clone(), &vigil_sinks::fim_json::hostname())
+                    .map(Output::Syslog)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +201,18 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, String> {
         )
     };
 
+    if let Some(sl) = &cfg.output.syslog {
+        vigil_sinks::syslog::Target::parse(sl.get_ref())
+            .map_err(|e| format!("{}: {e}", at("output.syslog", sl.span())))?;
+    }
+    if let Some(r) = &cfg.output.rotate_mib {
+        if *r.get_ref() == 0 {
+            return Err(format!(
+                "{}: must be at least 1",
+                at("output.rotate_mib", r.span())
+            ));
+        }
+    }
     let mib = &cfg.trace.opens.ringbuf_mib;
     if let Err(e) = crate::cli::parse_ringbuf_mib(&mib.get_ref().to_string()) {
         return Err(format!(
@@ -316,5 +390,16 @@ mod tests {
             e.contains("must be absolute") && e.contains("line 2"),
             "{e}"
         );
+        let e = parse("[output]\nsyslog = \"ftp:x\"\n", "f.toml")
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("output.syslog") && e.contains("line 2") && e.contains("ftp:x"),
+            "{e}"
+        );
+        let e = parse("[fim]\nbackend = \"kprobe\"\n", "f.toml")
+            .err()
+            .unwrap();
+        assert!(e.contains("fim.backend") && e.contains("kprobe"), "{e}");
     }
 }

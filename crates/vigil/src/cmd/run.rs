@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use vigil_sinks::output::Output;
 use vigil_trace::filter::PathFilter;
 use vigil_trace::summary;
 
@@ -39,7 +38,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     }
     let stop = trace_opens::stop_on_signals()?;
     let deadline = args.duration.map(|d| Instant::now() + d);
-    let events_out = args.events_out.clone().or_else(|| cfg.output.path.clone());
+    let output = config::OutputSpec::resolve(&cfg.output, args.events_out.as_deref());
 
     // The tracer runs beside FIM, on its own thread, when enabled.
     let tracer = if opens.enabled {
@@ -56,7 +55,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
                     .map(|p| p.get_ref().as_os_str().as_encoded_bytes().to_vec()),
             ),
             json: cfg.output.format == Format::Json,
-            output: events_out.clone(),
+            output: output.clone(),
             duration: args.duration,
             ringbuf_mib: *opens.ringbuf_mib.get_ref(),
         };
@@ -68,10 +67,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
     let fim_result = if cfg.fim.enabled {
         let setup = fim::setup(&args.target, &loaded, args.fim_backend.as_deref())?;
-        let mut out = match &events_out {
-            Some(p) => Output::file(p).map_err(anyhow::Error::msg)?,
-            None => Output::stdout(),
-        };
+        let mut out = output.open().map_err(anyhow::Error::msg)?;
         eprintln!(
             "vigil: watching {} (baseline {})",
             setup

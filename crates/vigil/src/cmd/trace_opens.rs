@@ -2,7 +2,7 @@
 //! filter, sink; and at the end, an account of what was seen and lost.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +33,7 @@ pub struct TraceSpec {
     pub filter: OpensFilter,
     pub paths: PathFilter,
     pub json: bool,
-    pub output: Option<PathBuf>,
+    pub output: crate::config::OutputSpec,
     pub duration: Option<Duration>,
     pub ringbuf_mib: u32,
 }
@@ -97,7 +97,13 @@ pub fn spec_from_args(args: &TraceOpensArgs) -> Result<TraceSpec> {
         filter,
         paths: PathFilter::new(prefixes),
         json: args.json,
-        output: args.output.clone(),
+        output: match &args.output {
+            Some(p) => crate::config::OutputSpec::File {
+                path: p.clone(),
+                rotation: None,
+            },
+            None => crate::config::OutputSpec::Stdout,
+        },
         duration: args.duration,
         ringbuf_mib: args.ringbuf_mib,
     })
@@ -177,10 +183,7 @@ pub fn trace(spec: &TraceSpec, stop: &AtomicBool) -> Result<(TraceTotals, ringbu
             bail!("cannot trace opens: {}", caps.why(name));
         }
     }
-    let mut out = match &spec.output {
-        Some(p) => Output::file(p).map_err(anyhow::Error::msg)?,
-        None => Output::stdout(),
-    };
+    let mut out = spec.output.open().map_err(anyhow::Error::msg)?;
     if !spec.json {
         out.write_all(open_table::header().as_bytes())?;
     }

@@ -16,7 +16,7 @@ use vigil_fim::store::Store;
 use vigil_fim::tree::{tree_for, WatchedTree};
 use vigil_kernel::clock::MonotonicClock;
 use vigil_kernel::decode::Decoder;
-use vigil_kernel::event::{Event, FimEvent, FimOp, Who};
+use vigil_kernel::event::{Event, FimEvent, FimOp, PathSource, Who};
 use vigil_kernel::fim::{self as kfim, FimKernel, TreeRoot};
 use vigil_kernel::probe::Capabilities;
 use vigil_kernel::ringbuf::{self, Consumer, SlotCounters};
@@ -247,7 +247,22 @@ impl Live {
         };
         let count = 1 + ev.suppressed as u64;
         let op = ev.op.name();
-        let seen1 = absolute(&ev.path.bytes);
+        let mut seen1 = absolute(&ev.path.bytes);
+        // Where the kernel allowed bpf_d_path, its text checks the walk.
+        if let Some(d) = ev
+            .path2
+            .as_ref()
+            .filter(|p| p.source == PathSource::KernelDPath)
+        {
+            if d.bytes != ev.path.bytes && !d.bytes.ends_with(b" (deleted)") {
+                tracing::warn!(
+                    "path walk and bpf_d_path disagree: {:?} vs {:?}; reporting bpf_d_path's",
+                    String::from_utf8_lossy(&ev.path.bytes),
+                    String::from_utf8_lossy(&d.bytes)
+                );
+                seen1 = absolute(&d.bytes);
+            }
+        }
         let seen2 = ev.path2.as_ref().and_then(|p| absolute(&p.bytes));
         let mut add = |path, who, renamed_from| {
             self.coalescer.add(
