@@ -68,18 +68,25 @@ struct {
 	__type(value, __u32);
 } fim_watch SEC(".maps");
 
-/* First components of watched trees ("etc", "usr", ...): the cheap
- * pre-filter for absolute path strings. */
-struct fim_component {
-	char name[VIGIL_COMPONENT_MAX];
-};
-
+/*
+ * FNV-1a hashes of every watched tree's path string (and of the names it
+ * is known by): how the tracepoint backend filters absolute path strings
+ * in the kernel, at each '/' of the string.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
-	__type(key, struct fim_component);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
 	__type(value, __u32);
-} fim_roots SEC(".maps");
+} fim_prefixes SEC(".maps");
+
+/* A path string being scanned, copied out of user memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[VIGIL_PATH_MAX]);
+} fim_strbuf SEC(".maps");
 
 struct fim_verdict_key {
 	__u64 dentry;
@@ -259,19 +266,117 @@ static __always_inline __u32 fim_put_user_str(struct vigil_fim_event *ev, __u32 
 	return n - 1;
 }
 
-/* Is the absolute string s under a watched tree's first component? */
-static __always_inline bool fim_root_candidate(const char *s)
+/* The watched tree of a path (a file or a directory), cached. */
+static __always_inline __u32 fim_path_tree(const struct path *p, struct task_struct *task, bool use_loop)
 {
-	struct fim_component probe = {}, key = {};
-	__u32 i;
+	struct vigil_fim_config *c = fim_cfg();
+	struct dentry *d = BPF_CORE_READ(p, dentry);
+	struct fim_verdict_key k = {
+		.dentry = (__u64)d,
+		.mnt = (__u64)BPF_CORE_READ(p, mnt),
+	};
+	struct fim_verdict v = {}, *cached;
+	struct vigil_walk *w;
+	__u64 self = (__u64)d;
+	__u32 *root;
 
-	bpf_probe_read_user_str(probe.name, sizeof(probe.name), s + 1);
-	for (i = 0; i < VIGIL_COMPONENT_MAX - 1; i++)
-		if (probe.name[i] == '/' || !probe.name[i])
-			break;
-	/* Re-read exactly the component so the key's tail is all zeros. */
-	bpf_probe_read_user(key.name, i & (VIGIL_COMPONENT_MAX - 1), s + 1);
-	return bpf_map_lookup_elem(&fim_roots, &key) != NULL;
+	if (!c)
+		return 0;
+	root = bpf_map_lookup_elem(&fim_watch, &self);
+	if (root)
+		return *root;
+	cached = bpf_map_lookup_elem(&fim_verdicts, &k);
+	if (cached && cached->gen == c->verdict_gen)
+		return cached->tree;
+	w = vigil_walk_path(p, task, use_loop);
+	if (!w)
+		return 0;
+	v.gen = c->verdict_gen;
+	v.tree = w->tree;
+	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
+	return v.tree;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+struct fim_scan {
+	const char *buf;
+	__u64 hash;
+	__u32 len;
+	__u32 matched;   /* a prefix is a watched tree */
+	__u32 slash;     /* the string has a '/' after its first byte */
+	__u32 irregular; /* "//", "/./" or "/../": only user space can tell */
+	char prev, prev2;
+};
+
+static long fim_scan_step(__u32 i, struct fim_scan *c)
+{
+	char ch;
+
+	if (i >= c->len)
+		return 1;
+	ch = c->buf[i & (VIGIL_PATH_MAX - 1)];
+	if ((ch == '/' || !ch) && i > 0) {
+		if (c->prev == '/' || (c->prev == '.' && (c->prev2 == '/' || c->prev2 == '.'))) {
+			c->irregular = 1;
+			return 1;
+		}
+		if (bpf_map_lookup_elem(&fim_prefixes, &c->hash)) {
+			c->matched = 1;
+			return 1;
+		}
+		if (!ch)
+			return 1;
+		c->slash = 1;
+	}
+	c->hash = (c->hash ^ (unsigned char)ch) * FNV_PRIME;
+	c->prev2 = c->prev;
+	c->prev = ch;
+	return 0;
+}
+
+/*
+ * Could an operation on string `s` (relative to `dfd`) touch a watched
+ * tree? Cheap and conservative: only "no" drops the event.
+ *  - absolute: some '/'-prefix of it is a watched tree's path;
+ *  - relative, one component: its directory is in a watched tree (the
+ *    cached verdict of cwd or dirfd);
+ *  - anything else (a relative path with '/', "..", or a kernel without
+ *    bpf_loop to scan with): yes, and user space decides.
+ */
+static __always_inline bool fim_may_touch(__s32 dfd, const char *s, struct task_struct *task, bool use_loop)
+{
+	struct fim_scan c = { .hash = FNV_OFFSET };
+	__u32 zero = 0;
+	long n;
+
+	if (!use_loop)
+		return true;
+	c.buf = bpf_map_lookup_elem(&fim_strbuf, &zero);
+	if (!c.buf)
+		return true;
+	n = bpf_probe_read_user_str((void *)c.buf, VIGIL_PATH_MAX, s);
+	if (n <= 1)
+		return false;
+	c.len = n;
+	bpf_loop(VIGIL_PATH_MAX, fim_scan_step, &c, 0);
+	if (c.matched || c.irregular)
+		return true;
+	if (c.buf[0] == '/')
+		return false;
+	if (c.slash || c.buf[0] == '.')
+		return true;
+	if (dfd == VIGIL_AT_FDCWD) {
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+
+		return fim_path_tree(__builtin_preserve_access_index(&fs->pwd), task, use_loop);
+	}
+	{
+		struct file *dir = vigil_fd_file(task, dfd);
+
+		return dir && fim_path_tree(__builtin_preserve_access_index(&dir->f_path), task, use_loop);
+	}
 }
 
 /*
@@ -290,7 +395,8 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 
 	bpf_probe_read_user(&c, 1, s);
 	if (c == '/') {
-		if (fim_root_candidate(s) && !*tree)
+		/* Past fim_may_touch: a candidate that user space checks. */
+		if (!*tree)
 			*tree = (__u32)-1;
 	} else if (dfd == VIGIL_AT_FDCWD) {
 		struct fs_struct *fs = BPF_CORE_READ(task, fs);
@@ -321,7 +427,6 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 	return blen + alen;
 }
 
-/* Puts a path resolved from an open file. */
 /* Puts a whole path (of a file, or a struct path) as the event's path. */
 static __always_inline __u32 fim_put_whole(struct vigil_fim_event *ev, const struct path *path,
 					   struct task_struct *task, bool use_loop)
@@ -611,6 +716,10 @@ static __always_inline int fim_path_exit(long ret, bool use_loop)
 	if (ret != 0)
 		goto out;
 	task = (struct task_struct *)bpf_get_current_task();
+	/* Decide cheaply before any walk or who-data. */
+	if (a->fd < 0 && !fim_may_touch(a->dfd1, a->p1, task, use_loop) &&
+	    !(a->p2 && !a->p2_verbatim && fim_may_touch(a->dfd2, a->p2, task, use_loop)))
+		goto out;
 	ev = fim_begin(a->op);
 	if (!ev)
 		goto out;
@@ -689,37 +798,6 @@ int fim_path_exit_all_legacy(struct trace_event_raw_sys_exit *ctx)
 
 #define MAY_WRITE_ 2
 #define FMODE_WRITE_ 0x2
-
-/* The watched tree of a path (a file or a directory), cached. */
-static __always_inline __u32 fim_path_tree(const struct path *p, struct task_struct *task, bool use_loop)
-{
-	struct vigil_fim_config *c = fim_cfg();
-	struct dentry *d = BPF_CORE_READ(p, dentry);
-	struct fim_verdict_key k = {
-		.dentry = (__u64)d,
-		.mnt = (__u64)BPF_CORE_READ(p, mnt),
-	};
-	struct fim_verdict v = {}, *cached;
-	struct vigil_walk *w;
-	__u64 self = (__u64)d;
-	__u32 *root;
-
-	if (!c)
-		return 0;
-	root = bpf_map_lookup_elem(&fim_watch, &self);
-	if (root)
-		return *root;
-	cached = bpf_map_lookup_elem(&fim_verdicts, &k);
-	if (cached && cached->gen == c->verdict_gen)
-		return cached->tree;
-	w = vigil_walk_path(p, task, use_loop);
-	if (!w)
-		return 0;
-	v.gen = c->verdict_gen;
-	v.tree = w->tree;
-	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
-	return v.tree;
-}
 
 /* Puts "directory + entry name" (the name as the base's argument). */
 static __always_inline __u32 fim_put_entry(struct vigil_fim_event *ev, __u32 off, const struct path *dir,

@@ -29,8 +29,6 @@ enum vigil_limits {
 	VIGIL_XATTR_NAME_MAX = 256,
 	/* See struct vigil_fim_event; a per-CPU value must stay under 32 KiB. */
 	VIGIL_FIM_DATA_MAX = 7 * 4096,
-	/* First path components the tracepoint backend pre-filters on. */
-	VIGIL_COMPONENT_MAX = 64,
 };
 
 /* The first field of every ring-buffer record. */

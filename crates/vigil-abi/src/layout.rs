@@ -154,8 +154,7 @@ macro_rules! consts {
 pub static CONSTANTS: &[AbiConst] = consts! {
     "vigil_limits": PATH_MAX = PATH_MAX, NAME_MAX = NAME_MAX, COMM_LEN = COMM_LEN,
         EVENT_DATA_MAX = EVENT_DATA_MAX, CMDLINE_MAX = CMDLINE_MAX,
-        XATTR_NAME_MAX = XATTR_NAME_MAX, FIM_DATA_MAX = FIM_DATA_MAX,
-        COMPONENT_MAX = COMPONENT_MAX;
+        XATTR_NAME_MAX = XATTR_NAME_MAX, FIM_DATA_MAX = FIM_DATA_MAX;
     "vigil_event_kind": EVENT_OPEN = EVENT_OPEN, EVENT_FIM = EVENT_FIM;
     "vigil_prog_slot": SLOT_OPENS = SLOT_OPENS, SLOT_FIM = SLOT_FIM, SLOT_COUNT = SLOT_COUNT;
     "vigil_fim_op": FIM_OPEN_WRITE = fim_op::OPEN_WRITE, FIM_WRITE = fim_op::WRITE,

@@ -22,7 +22,6 @@ pub const EVENT_DATA_MAX: usize = 2 * 4096 + 256;
 pub const CMDLINE_MAX: usize = 256;
 pub const XATTR_NAME_MAX: usize = 256;
 pub const FIM_DATA_MAX: usize = 7 * 4096;
-pub const COMPONENT_MAX: usize = 64;
 
 /// `enum vigil_event_kind`.
 pub const EVENT_OPEN: u32 = 1;

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use libbpf_rs::{MapCore, MapFlags};
 use serde::Serialize;
@@ -61,7 +61,7 @@ pub const TRUNCATE_SYSCALLS: &[&str] = &["ftruncate", "fallocate"];
 
 const CONFIG_MAP: &str = "fim_config";
 const WATCH_MAP: &str = "fim_watch";
-const ROOTS_MAP: &str = "fim_roots";
+const PREFIXES_MAP: &str = "fim_prefixes";
 
 /// A tree to register: its id (1-based) and its root.
 pub struct TreeRoot {
@@ -265,11 +265,10 @@ pub fn load_best(
     ))
 }
 
-/// The first component of an absolute path ("etc" for /etc/ssh).
-fn first_component(p: &Path) -> Option<Vec<u8>> {
-    p.components().find_map(|c| match c {
-        Component::Normal(n) => Some(n.as_bytes().to_vec()),
-        _ => None,
+/// FNV-1a, 64 bit: the hash fim.bpf.c computes over path prefixes.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
@@ -294,17 +293,16 @@ pub fn start(
     };
     set_config(&object, &cfg)?;
 
-    // The pre-filter for absolute path strings: first components of every
-    // tree and of every name it is known by (e.g. /bin for /usr/bin).
-    let roots = object.map(ROOTS_MAP).ok_or("fim object has no roots map")?;
+    // The tracepoint backend's filter for absolute path strings: the
+    // FNV-1a hash of every name a tree is known by.
+    let prefixes = object
+        .map(PREFIXES_MAP)
+        .ok_or("fim object has no prefixes map")?;
     for p in trees.iter().map(|t| &t.path).chain(aliases) {
-        let mut key = [0u8; vigil_abi::COMPONENT_MAX];
-        let comp = first_component(p).unwrap_or_default();
-        let n = comp.len().min(key.len() - 1);
-        key[..n].copy_from_slice(&comp[..n]);
-        roots
+        let key = fnv1a(p.as_os_str().as_bytes()).to_ne_bytes();
+        prefixes
             .update(&key, &1u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|e| format!("fim roots: {e}"))?;
+            .map_err(|e| format!("fim prefixes: {e}"))?;
     }
 
     // Registration: with fim_register attached, open each root.
