@@ -545,6 +545,24 @@ static __always_inline bool fim_dedupe(struct vigil_fim_event *ev, struct file *
 	return true;
 }
 
+/*
+ * Both flavours of a tracepoint program that user space attaches by hand:
+ * NAME with bpf_loop, NAME_legacy without (the loader keeps one).
+ */
+#define FIM_TP_FLAVOURS(name, ctx_type, call)                                                    \
+	SEC("tracepoint")                                                                        \
+	int name(ctx_type *ctx)                                                                  \
+	{                                                                                        \
+		const bool loop = true;                                                          \
+		return call;                                                                     \
+	}                                                                                        \
+	SEC("tracepoint")                                                                        \
+	int name##_legacy(ctx_type *ctx)                                                         \
+	{                                                                                        \
+		const bool loop = false;                                                         \
+		return call;                                                                     \
+	}
+
 /* ---- fd-based content changes (at entry) ------------------------------ */
 
 static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
@@ -568,30 +586,11 @@ static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
 }
 
 /* Attached by user space to sys_enter_{write,pwrite64,writev,pwritev,pwritev2}. */
-SEC("tracepoint")
-int fim_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, true);
-}
-
-SEC("tracepoint")
-int fim_write_legacy(struct trace_event_raw_sys_enter *ctx)
-{
-	return fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, false);
-}
+FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, loop))
 
 /* Attached to sys_enter_{ftruncate,fallocate}. */
-SEC("tracepoint")
-int fim_ftruncate(struct trace_event_raw_sys_enter *ctx)
-{
-	return fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, true);
-}
-
-SEC("tracepoint")
-int fim_ftruncate_legacy(struct trace_event_raw_sys_enter *ctx)
-{
-	return fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, false);
-}
+FIM_TP_FLAVOURS(fim_ftruncate, struct trace_event_raw_sys_enter,
+		fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, loop))
 
 /* ---- opens with write intent ------------------------------------------ */
 
@@ -634,17 +633,7 @@ out:
 }
 
 /* Attached to sys_exit_{open,creat,openat,openat2}. */
-SEC("tracepoint")
-int fim_open_exit_all(struct trace_event_raw_sys_exit *ctx)
-{
-	return fim_open_exit(ctx->ret, true);
-}
-
-SEC("tracepoint")
-int fim_open_exit_all_legacy(struct trace_event_raw_sys_exit *ctx)
-{
-	return fim_open_exit(ctx->ret, false);
-}
+FIM_TP_FLAVOURS(fim_open_exit_all, struct trace_event_raw_sys_exit, fim_open_exit(ctx->ret, loop))
 
 /* ---- path-based operations -------------------------------------------- */
 
@@ -775,17 +764,7 @@ out:
 }
 
 /* Attached to the exit tracepoint of every syscall with an enter above. */
-SEC("tracepoint")
-int fim_path_exit_all(struct trace_event_raw_sys_exit *ctx)
-{
-	return fim_path_exit(ctx->ret, true);
-}
-
-SEC("tracepoint")
-int fim_path_exit_all_legacy(struct trace_event_raw_sys_exit *ctx)
-{
-	return fim_path_exit(ctx->ret, false);
-}
+FIM_TP_FLAVOURS(fim_path_exit_all, struct trace_event_raw_sys_exit, fim_path_exit(ctx->ret, loop))
 
 /* ---- LSM and fentry backends ------------------------------------------- */
 /*

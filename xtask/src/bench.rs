@@ -237,7 +237,8 @@ fn run_mode(
     })
 }
 
-fn wait_for(file: &Path, needle: &str, timeout: Duration) -> Result<(), String> {
+/// Waits until `file` contains `needle` (a tool's ready line).
+pub fn wait_for(file: &Path, needle: &str, timeout: Duration) -> Result<(), String> {
     let end = Instant::now() + timeout;
     while Instant::now() < end {
         if fs::read_to_string(file).is_ok_and(|s| s.contains(needle)) {
@@ -246,7 +247,7 @@ fn wait_for(file: &Path, needle: &str, timeout: Duration) -> Result<(), String> 
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(format!(
-        "tracer did not start: {}",
+        "not ready after {timeout:?} ({needle:?} never appeared): {}",
         fs::read_to_string(file).unwrap_or_default()
     ))
 }

@@ -65,20 +65,6 @@ fn sh(cmd: &str) -> Result<(), String> {
     }
 }
 
-fn wait_for(file: &Path, needle: &str) -> Result<(), String> {
-    let end = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < end {
-        if fs::read_to_string(file).is_ok_and(|s| s.contains(needle)) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(format!(
-        "monitor did not start: {}",
-        fs::read_to_string(file).unwrap_or_default()
-    ))
-}
-
 /// Starts a monitor watching `watched`; returns what to stop.
 fn start(m: Monitor, vigil: &Path, work: &Path, watched: &Path) -> Result<Option<Child>, String> {
     match m {
@@ -96,7 +82,11 @@ fn start(m: Monitor, vigil: &Path, work: &Path, watched: &Path) -> Result<Option
                 .stderr(fs::File::create(&err).map_err(|e| e.to_string())?)
                 .spawn()
                 .map_err(|e| format!("spawn vigil: {e}"))?;
-            wait_for(&err, "FIM live: kernel hooks attached")?;
+            crate::bench::wait_for(
+                &err,
+                "FIM live: kernel hooks attached",
+                Duration::from_secs(60),
+            )?;
             Ok(Some(child))
         }
         Monitor::Auditd => {
