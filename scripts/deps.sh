@@ -11,10 +11,11 @@ build_pkgs=(pkg-config libelf-dev zlib1g-dev make gcc)
 # btrfs-progs/xfsprogs/e2fsprogs: the real filesystems the tests mount.
 # qemu-system-*/kmod/xz-utils/zstd: the real-kernel matrix (cargo xtask vmtest);
 # gcc-aarch64-linux-gnu + libzstd-dev: its static arm64 guest tracer.
-# rsyslog: the real syslog receiver of the sink tests; attr: setfattr.
+# rsyslog: the real syslog receiver of the sink tests; attr: setfattr;
+# auditd: the peer the FIM who-data is compared with.
 test_pkgs=("${build_pkgs[@]}" clang-19 llvm-19 btrfs-progs xfsprogs e2fsprogs util-linux mount
 	qemu-system-x86 qemu-system-arm kmod xz-utils zstd dpkg debian-archive-keyring
-	gcc-aarch64-linux-gnu libzstd-dev rsyslog attr)
+	gcc-aarch64-linux-gnu libzstd-dev rsyslog attr auditd)
 
 case "${1:-}" in
 build) want=("${build_pkgs[@]}") ;;

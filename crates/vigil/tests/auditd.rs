@@ -1,0 +1,248 @@
+//! Vigil against auditd, the who-data backend Wazuh uses today: the same
+//! scripted workload under an auditd watch rule (`-w DIR -p wa`) and under
+//! `vigil run`. Every change auditd records, Vigil must report, with the
+//! same path, uid, auid, pid and executable. The comparison table is
+//! printed and written to target/auditd-comparison.md.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const KEY: &str = "vigil-compare";
+
+/// One change as auditd recorded it.
+#[derive(Debug)]
+struct AuditChange {
+    syscall: String,
+    path: String,
+    pid: String,
+    uid: String,
+    auid: String,
+    exe: String,
+}
+
+fn field<'a>(rec: &'a str, name: &str) -> Option<&'a str> {
+    let start = rec.find(&format!(" {name}="))? + name.len() + 2;
+    let rest = &rec[start..];
+    // auditd ends the raw part of a record with 0x1d, then its own fields.
+    let end = rest.find([' ', '\x1d']).unwrap_or(rest.len());
+    Some(rest[..end].trim_matches('"'))
+}
+
+/// SYSCALL, CWD and PATH records of our key, grouped by event serial.
+fn audit_changes(raw: &str, tree: &str) -> Vec<AuditChange> {
+    let mut by_serial: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for line in raw.lines() {
+        let Some(serial) = line
+            .split("msg=audit(")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+        else {
+            continue;
+        };
+        by_serial.entry(serial.to_string()).or_default().push(line);
+    }
+    let mut out = Vec::new();
+    for recs in by_serial.values() {
+        let Some(sys) = recs.iter().find(|r| r.starts_with("type=SYSCALL")) else {
+            continue;
+        };
+        if field(sys, "key") != Some(KEY) || field(sys, "success") != Some("yes") {
+            continue;
+        }
+        let cwd = recs
+            .iter()
+            .find(|r| r.starts_with("type=CWD"))
+            .and_then(|r| field(r, "cwd"))
+            .unwrap_or("");
+        let paths: Vec<(&str, &str)> = recs
+            .iter()
+            .filter(|r| r.starts_with("type=PATH"))
+            .filter_map(|r| Some((field(r, "name")?, field(r, "nametype")?)))
+            .collect();
+        // Where a syscall creates or deletes, its other items are context.
+        let changing = paths.iter().any(|(_, t)| *t == "CREATE" || *t == "DELETE");
+        for (name, nametype) in paths {
+            let counted = match nametype {
+                "CREATE" | "DELETE" => true,
+                "NORMAL" => !changing,
+                _ => false,
+            };
+            if !counted {
+                continue;
+            }
+            let path = if name.starts_with('/') {
+                name.to_string()
+            } else {
+                format!("{cwd}/{name}")
+            };
+            if !path.starts_with(tree) {
+                continue;
+            }
+            out.push(AuditChange {
+                syscall: field(sys, "SYSCALL").unwrap_or("?").to_string(),
+                path,
+                pid: field(sys, "pid").unwrap_or("").to_string(),
+                uid: field(sys, "uid").unwrap_or("").to_string(),
+                auid: field(sys, "auid").unwrap_or("").to_string(),
+                exe: field(sys, "exe").unwrap_or("").to_string(),
+            });
+        }
+    }
+    out
+}
+
+fn ensure_auditd() {
+    let status = Command::new("auditctl")
+        .arg("-s")
+        .output()
+        .expect("auditctl (apt-get install auditd)");
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    if !text.lines().any(|l| l.starts_with("pid ") && l != "pid 0") {
+        sh("auditd");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn every_change_auditd_records_vigil_reports_with_the_same_who_data() {
+    ensure_auditd();
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("watched");
+    std::fs::create_dir(&tree).unwrap();
+    sh(&format!(
+        "cd '{}' && echo m > m && echo t > t && echo c > c && echo o > o && echo r > r && echo l > l && echo d > d && mkdir rd",
+        tree.display()
+    ));
+    let events_out = dir.path().join("vigil.json");
+    let mut vigil = vigil()
+        .args(["run", "--fim-backend", "tracepoint", "--watch"])
+        .arg(&tree)
+        .arg("--baseline")
+        .arg(dir.path().join("b.sqlite"))
+        .arg("--events-out")
+        .arg(&events_out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(vigil.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "vigil run exited"
+        );
+        if line.contains("FIM live: kernel hooks attached") {
+            break;
+        }
+    }
+    let t = tree.display().to_string();
+    sh(&format!("auditctl -w '{t}' -p wa -k {KEY} >/dev/null"));
+    // One process per change, each on its own file.
+    let workload = [
+        "sh -c 'echo new > created'",
+        "sh -c 'echo more >> m'",
+        "truncate -s 0 t",
+        "chmod 600 c",
+        "chown 1:1 o",
+        "mv r r2",
+        "ln l l2",
+        "ln -s m s",
+        "mkdir nd",
+        "rmdir rd",
+        "rm d",
+    ];
+    for w in workload {
+        // A login uid, as a login session sets it: auid must match too.
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo 4242 > /proc/self/loginuid && cd '{t}' && {w}"
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success(), "{w}");
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    sh(&format!("auditctl -W '{t}' -p wa -k {KEY} >/dev/null"));
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(vigil.id() as i32, libc::SIGTERM) };
+    assert!(vigil.wait().unwrap().success());
+
+    let raw = Command::new("ausearch")
+        .args(["-k", KEY, "--format", "raw"])
+        .output()
+        .unwrap();
+    let audit = audit_changes(&String::from_utf8_lossy(&raw.stdout), &t);
+    let events: Vec<Value> = std::fs::read_to_string(&events_out)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        audit.len() >= workload.len(),
+        "auditd recorded too little: {audit:?}"
+    );
+    assert!(audit.iter().all(|a| a.auid == "4242"), "{audit:?}");
+
+    let mut table = String::from(
+        "| syscall | path | auditd pid / uid / auid / exe | vigil pid / uid / auid / exe | vigil action | same |\n|---|---|---|---|---|---|\n",
+    );
+    let mut mismatches = 0;
+    for a in &audit {
+        let rel = a.path.strip_prefix(&t).unwrap_or(&a.path);
+        let ev = events.iter().find(|e| {
+            e["file"]["path"] == a.path.as_str()
+                || e["vigil"]["fim"]["previous_path"] == a.path.as_str()
+        });
+        let (vig, action, same) = match ev {
+            Some(e) => {
+                let auid = e["user"]["audit"]["id"]
+                    .as_str()
+                    .unwrap_or("4294967295")
+                    .to_string();
+                let v = (
+                    e["process"]["pid"].to_string(),
+                    e["user"]["id"].as_str().unwrap_or("").to_string(),
+                    auid,
+                    e["process"]["executable"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+                let same = v.0 == a.pid && v.1 == a.uid && v.2 == a.auid && v.3 == a.exe;
+                (
+                    format!("{} / {} / {} / {}", v.0, v.1, v.2, v.3),
+                    e["event"]["action"].as_str().unwrap_or("").to_string(),
+                    same,
+                )
+            }
+            None => ("not reported".into(), String::new(), false),
+        };
+        if !same {
+            mismatches += 1;
+        }
+        table.push_str(&format!(
+            "| {} | …{rel} | {} / {} / {} / {} | {vig} | {action} | {} |\n",
+            a.syscall,
+            a.pid,
+            a.uid,
+            a.auid,
+            a.exe,
+            if same { "yes" } else { "NO" }
+        ));
+    }
+    println!("{table}");
+    let out =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/auditd-comparison.md");
+    let _ = std::fs::write(out, &table);
+    assert_eq!(
+        mismatches, 0,
+        "changes auditd recorded that Vigil did not report the same way:\n{table}"
+    );
+}
