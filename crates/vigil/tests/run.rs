@@ -143,3 +143,71 @@ fn config_errors_name_the_file_key_and_line() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config /nonexistent.toml"));
 }
+
+/// Starts `vigil run --watch tree` and waits for its kernel hooks.
+fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
+    let mut child = vigil()
+        .args(["run", "--fim-backend", "tracepoint", "--watch"])
+        .arg(tree)
+        .arg("--baseline")
+        .arg(dir.join("b.sqlite"))
+        .arg("--events-out")
+        .arg(dir.join("events.json"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0
+        && !line.contains("FIM live: kernel hooks attached")
+    {
+        line.clear();
+    }
+    child
+}
+
+#[test]
+fn rename_exchange_reports_both_files_changed_and_nothing_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::write(w.join("a"), b"AAAA").unwrap();
+    std::fs::write(w.join("b"), b"BB").unwrap();
+    let mut child = start_fim(&w, dir.path());
+    let (a, b) = (cstr(&w.join("a")), cstr(&w.join("b")));
+    const RENAME_EXCHANGE: libc::c_uint = 1 << 1;
+    // SAFETY: valid C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let evs = events(&dir.path().join("events.json"));
+    for name in ["a", "b"] {
+        let p = w.join(name).to_string_lossy().into_owned();
+        let e = evs
+            .iter()
+            .find(|e| e["file"]["path"] == p.as_str())
+            .unwrap_or_else(|| panic!("no event for {p}: {evs:?}"));
+        assert_eq!(e["event"]["action"], "modified", "{e}");
+        assert!(e["vigil"]["fim"]["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rename"));
+    }
+    assert!(
+        evs.iter().all(|e| e["event"]["type"][0] != "deletion"),
+        "{evs:?}"
+    );
+}

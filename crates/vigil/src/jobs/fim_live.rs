@@ -32,6 +32,8 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 /// Writes to one file by one process merge in the kernel within this.
 const DEDUPE_MS: u32 = 200;
 const RINGBUF_BYTES: u32 = 16 << 20;
+/// renameat2(2) flag.
+const RENAME_EXCHANGE: u32 = 1 << 1;
 
 /// The who-data a pending change carries.
 struct Carried {
@@ -301,7 +303,9 @@ impl Live {
                 let Some(to) = seen2.as_deref().map(map2) else {
                     return;
                 };
-                let from = (ev.op == FimOp::Rename).then(|| path.clone());
+                // RENAME_EXCHANGE swaps two files: both stay, both changed.
+                let exchange = ev.op == FimOp::Rename && ev.flags & RENAME_EXCHANGE != 0;
+                let from = (ev.op == FimOp::Rename && !exchange).then(|| path.clone());
                 if ev.op == FimOp::Rename {
                     add(path, carried(seen1), None);
                 }
