@@ -211,3 +211,94 @@ fn rename_exchange_reports_both_files_changed_and_nothing_deleted() {
         "{evs:?}"
     );
 }
+
+#[test]
+fn odd_names_xattr_removal_and_rename_storms_are_reported_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::write(w.join("x"), b"x").unwrap();
+    sh(&format!(
+        "setfattr -n user.k -v v '{}'",
+        w.join("x").display()
+    ));
+    for i in 0..20 {
+        std::fs::write(w.join(format!("s{i}")), format!("{i}")).unwrap();
+    }
+    let mut child = start_fim(&w, dir.path());
+    let odd = w.join(std::ffi::OsStr::from_bytes(b"bad\xff name\nline"));
+    std::fs::write(&odd, b"odd").unwrap();
+    sh(&format!("setfattr -x user.k '{}'", w.join("x").display()));
+    // A rename storm: every file renamed three times over.
+    for round in 0..3 {
+        for i in 0..20 {
+            let from = if round == 0 {
+                format!("s{i}")
+            } else {
+                format!("s{i}.{}", round - 1)
+            };
+            std::fs::rename(w.join(&from), w.join(format!("s{i}.{round}"))).unwrap();
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let evs = events(&dir.path().join("events.json"));
+    let odd_ev = evs
+        .iter()
+        .find(|e| e["file"]["path_base64"].is_string())
+        .expect("event for the non-UTF-8 name");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(odd_ev["file"]["path_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, odd.as_os_str().as_bytes());
+    assert_eq!(odd_ev["event"]["action"], "created");
+    let x = w.join("x").to_string_lossy().into_owned();
+    let xe = evs
+        .iter()
+        .find(|e| e["file"]["path"] == x.as_str())
+        .expect("xattr removal reported");
+    assert!(
+        xe["vigil"]["fim"]["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "xattrs"),
+        "{xe}"
+    );
+    // Each storm file ends where it ended, as one change, nothing deleted
+    // and nothing reported twice.
+    for i in 0..20 {
+        let fin = w.join(format!("s{i}.2")).to_string_lossy().into_owned();
+        let n = evs
+            .iter()
+            .filter(|e| e["file"]["path"] == fin.as_str())
+            .count();
+        assert_eq!(n, 1, "s{i}.2 reported {n} times: {evs:?}");
+    }
+    let stale: Vec<&Value> = evs
+        .iter()
+        .filter(|e| {
+            e["event"]["type"][0] == "deletion"
+                && e["file"]["path"].as_str().unwrap_or("").contains("/s")
+        })
+        .collect();
+    assert!(stale.is_empty(), "storm produced deletions: {stale:?}");
+    // The baseline follows: a rescan finds nothing left to report.
+    let o = vigil()
+        .args(["fim", "diff", "--watch"])
+        .arg(&w)
+        .arg("--baseline")
+        .arg(dir.path().join("b.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
