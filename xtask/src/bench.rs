@@ -117,7 +117,6 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
         }
     }
 
-    let base = median(samples[0].iter().map(|s| s.secs).collect());
     println!("\nworkload: {iterations} x open(O_RDONLY)+close of one file, {rounds} rounds, system-wide tracing, output to a file\n");
     println!("| mode | median time (s) | ratio to no tracer | events delivered / generated (worst round) | tracer CPU (s, median) |");
     println!("|---|---|---|---|---|");
@@ -141,7 +140,6 @@ fn bench_opens(args: &[String]) -> Result<(), String> {
             m.name()
         );
     }
-    let _ = base;
     for (m, ss) in modes.iter().zip(&samples) {
         for s in ss.iter().filter(|s| !s.dropped_note.is_empty()) {
             println!("\n{}: {}", m.name(), s.dropped_note);

@@ -196,7 +196,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     println!("| monitor | watched tree: time (s) | ratio | unwatched tree: time (s) | ratio |");
     println!("|---|---|---|---|---|");
-    let base = [median(times[0][0].clone()), median(times[0][1].clone())];
     for (mi, m) in monitors.iter().enumerate() {
         let ratio = |ti: usize| {
             median(
@@ -216,7 +215,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ratio(1)
         );
     }
-    let _ = base;
     println!("\nvigil kernel-event losses reported in the last round: {lost}");
     Ok(())
 }
