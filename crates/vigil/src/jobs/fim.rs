@@ -161,8 +161,8 @@ pub fn run(
     deadline: Option<Instant>,
 ) -> Result<()> {
     let mut store = Store::open(&setup.baseline)?;
-    let r = pass(&mut store, setup, false, true)?;
-    emit(out, &setup.trees, &r, Trigger::Startup)?;
+    // Hooks first, then the start-up scan: a change made during the scan
+    // is either in what the scan saw or in a kernel event after it.
     let caps = vigil_kernel::probe::probe_all();
     let mut live = match crate::jobs::fim_live::Live::start(&caps, setup) {
         Ok(l) => Some(l),
@@ -171,6 +171,8 @@ pub fn run(
             None
         }
     };
+    let r = pass(&mut store, setup, false, true)?;
+    emit(out, &setup.trees, &r, Trigger::Startup)?;
     if let Some(l) = &live {
         eprintln!(
             "vigil: FIM live: kernel hooks attached ({})",
