@@ -266,13 +266,18 @@ static __always_inline __u32 fim_put_user_str(struct vigil_fim_event *ev, __u32 
 	return n - 1;
 }
 
-/* The watched tree of a path (a file or a directory), cached. */
-static __always_inline __u32 fim_path_tree(const struct path *p, struct task_struct *task, bool use_loop)
+/*
+ * The watched tree of a path, or 0. Cached per (dentry, mount); with
+ * `by_parent`, per (parent dentry, mount), so every new file in a
+ * directory shares one verdict.
+ */
+static __always_inline __u32 fim_tree_of(const struct path *p, bool by_parent, struct task_struct *task,
+					 bool use_loop)
 {
 	struct vigil_fim_config *c = fim_cfg();
 	struct dentry *d = BPF_CORE_READ(p, dentry);
 	struct fim_verdict_key k = {
-		.dentry = (__u64)d,
+		.dentry = (__u64)(by_parent ? BPF_CORE_READ(d, d_parent) : d),
 		.mnt = (__u64)BPF_CORE_READ(p, mnt),
 	};
 	struct fim_verdict v = {}, *cached;
@@ -295,6 +300,11 @@ static __always_inline __u32 fim_path_tree(const struct path *p, struct task_str
 	v.tree = w->tree;
 	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
 	return v.tree;
+}
+
+static __always_inline __u32 fim_path_tree(const struct path *p, struct task_struct *task, bool use_loop)
+{
+	return fim_tree_of(p, false, task, use_loop);
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -491,32 +501,7 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 /* The watched tree of `file`: cached per (parent dentry, mount). */
 static __always_inline __u32 fim_file_tree(struct file *file, struct task_struct *task, bool use_loop)
 {
-	struct vigil_fim_config *c = fim_cfg();
-	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-	struct fim_verdict_key k = {
-		.dentry = (__u64)BPF_CORE_READ(d, d_parent),
-		.mnt = (__u64)BPF_CORE_READ(file, f_path.mnt),
-	};
-	struct fim_verdict v = {}, *cached;
-	struct vigil_walk *w;
-	__u64 self = (__u64)d;
-	__u32 *root;
-
-	if (!c)
-		return 0;
-	root = bpf_map_lookup_elem(&fim_watch, &self);
-	if (root)
-		return *root;
-	cached = bpf_map_lookup_elem(&fim_verdicts, &k);
-	if (cached && cached->gen == c->verdict_gen)
-		return cached->tree;
-	w = vigil_walk_path(__builtin_preserve_access_index(&file->f_path), task, use_loop);
-	if (!w)
-		return 0;
-	v.gen = c->verdict_gen;
-	v.tree = w->tree;
-	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
-	return v.tree;
+	return fim_tree_of(__builtin_preserve_access_index(&file->f_path), true, task, use_loop);
 }
 
 /* Merges repeated writes of one file by one process. True: report it. */
