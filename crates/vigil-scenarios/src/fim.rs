@@ -162,6 +162,16 @@ pub fn check(case: &FimCase, events: &[Value]) -> Result<(), String> {
                     .as_ref()
                     .is_none_or(|p| ev["vigil"]["fim"]["previous_path"] == p.to_str().unwrap_or(""))
         });
+        // One change, one event: overlayfs copy-up and bind mounts must
+        // not report a change twice.
+        if ok && found.len() > 1 {
+            problems.push(format!(
+                "{} {}: reported {} times",
+                e.action,
+                e.path.display(),
+                found.len()
+            ));
+        }
         if !ok {
             let got: Vec<String> = found
                 .iter()
