@@ -504,8 +504,12 @@ static __always_inline __u32 fim_file_tree(struct file *file, struct task_struct
 	return fim_tree_of(__builtin_preserve_access_index(&file->f_path), true, task, use_loop);
 }
 
-/* Merges repeated writes of one file by one process. True: report it. */
-static __always_inline bool fim_dedupe(struct vigil_fim_event *ev, struct file *file, __u32 op)
+/*
+ * Merges repeated writes of one file by one process. Returns -1 to drop
+ * this one, else how many were merged into it. Runs before any event
+ * assembly: on a write burst it is the whole cost.
+ */
+static __always_inline long fim_dedupe(struct file *file, __u32 op)
 {
 	struct vigil_fim_config *c = fim_cfg();
 	struct fim_recent_key k = {
@@ -515,19 +519,59 @@ static __always_inline bool fim_dedupe(struct vigil_fim_event *ev, struct file *
 	};
 	struct fim_recent fresh = {}, *r;
 	__u64 now = bpf_ktime_get_ns();
+	long merged = 0;
 
 	if (!c || !c->dedupe_ms)
-		return true;
+		return 0;
 	r = bpf_map_lookup_elem(&fim_recent, &k);
 	if (r && now - r->last_ns < (__u64)c->dedupe_ms * 1000000) {
 		__sync_fetch_and_add(&r->suppressed, 1);
-		return false;
+		return -1;
 	}
 	if (r)
-		ev->suppressed = r->suppressed;
+		merged = r->suppressed;
 	fresh.last_ns = now;
 	bpf_map_update_elem(&fim_recent, &k, &fresh, BPF_ANY);
-	return true;
+	return merged;
+}
+
+/*
+ * A file opened for writing, written, or truncated, from any backend.
+ * `dpath`: also record the kernel's own bpf_d_path() text (path2,
+ * VIGIL_PATH_DPATH), which user space checks the walk against; only where
+ * the kernel allows the helper.
+ */
+static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath)
+{
+	struct task_struct *task;
+	struct vigil_fim_event *ev;
+	long merged = 0;
+	__u32 off;
+	long n;
+
+	if (fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	if (!fim_file_tree(file, task, use_loop))
+		return 0;
+	if (op == VIGIL_FIM_WRITE && (merged = fim_dedupe(file, op)) < 0)
+		return 0;
+	ev = fim_begin(op);
+	if (!ev)
+		return 0;
+	ev->suppressed = merged;
+	ev->backend = backend;
+	ev->flags = BPF_CORE_READ(file, f_flags);
+	off = fim_put_file(ev, file, task, use_loop);
+	if (dpath && FIM_ROOM(off)) {
+		n = bpf_d_path(&file->f_path, (char *)&ev->data[off], VIGIL_PATH_MAX);
+		if (n > 0) {
+			ev->path2_flags = VIGIL_PATH_DPATH;
+			ev->path2_base_len = n - 1;
+			off += n - 1;
+		}
+	}
+	return fim_finish(ev, off, task, use_loop);
 }
 
 /*
@@ -552,22 +596,9 @@ static __always_inline bool fim_dedupe(struct vigil_fim_event *ev, struct file *
 
 static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
 {
-	struct task_struct *task;
-	struct vigil_fim_event *ev;
-	struct file *file;
-	__u32 off;
+	struct file *file = vigil_fd_file((struct task_struct *)bpf_get_current_task(), fd);
 
-	if (fim_is_agent())
-		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
-	file = vigil_fd_file(task, fd);
-	if (!file || !fim_file_tree(file, task, use_loop))
-		return 0;
-	ev = fim_begin(op);
-	if (!ev || !fim_dedupe(ev, file, op))
-		return 0;
-	off = fim_put_file(ev, file, task, use_loop);
-	return fim_finish(ev, off, task, use_loop);
+	return file ? fim_file_op(op, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false) : 0;
 }
 
 /* Attached by user space to sys_enter_{write,pwrite64,writev,pwritev,pwritev2}. */
@@ -925,42 +956,6 @@ static __always_inline int fim_path_op(__u32 op, const struct path *path, __u32 
 	ev->arg_uid = uid;
 	ev->arg_gid = gid;
 	off = fim_put_whole(ev, path, task, use_loop);
-	return fim_finish(ev, off, task, use_loop);
-}
-
-/*
- * A file opened for writing, written, or truncated. `dpath`: also record
- * the kernel's own bpf_d_path() text (path2, VIGIL_PATH_DPATH), which user
- * space checks the walk against; only where the kernel allows the helper.
- */
-static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath)
-{
-	struct task_struct *task;
-	struct vigil_fim_event *ev;
-	__u32 off;
-	long n;
-
-	if (fim_is_agent())
-		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
-	if (!fim_file_tree(file, task, use_loop))
-		return 0;
-	ev = fim_begin(op);
-	if (!ev)
-		return 0;
-	if (op == VIGIL_FIM_WRITE && !fim_dedupe(ev, file, op))
-		return 0;
-	ev->backend = backend;
-	ev->flags = BPF_CORE_READ(file, f_flags);
-	off = fim_put_file(ev, file, task, use_loop);
-	if (dpath && FIM_ROOM(off)) {
-		n = bpf_d_path(&file->f_path, (char *)&ev->data[off], VIGIL_PATH_MAX);
-		if (n > 0) {
-			ev->path2_flags = VIGIL_PATH_DPATH;
-			ev->path2_base_len = n - 1;
-			off += n - 1;
-		}
-	}
 	return fim_finish(ev, off, task, use_loop);
 }
 

@@ -120,27 +120,16 @@ fn every_change_auditd_records_vigil_reports_with_the_same_who_data() {
         tree.display()
     ));
     let events_out = dir.path().join("vigil.json");
-    let mut vigil = vigil()
-        .args(["run", "--fim-backend", "tracepoint", "--watch"])
-        .arg(&tree)
-        .arg("--baseline")
-        .arg(dir.path().join("b.sqlite"))
-        .arg("--events-out")
-        .arg(&events_out)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(vigil.stderr.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
-            "vigil run exited"
-        );
-        if line.contains("FIM live: kernel hooks attached") {
-            break;
-        }
-    }
+    let mut vigil = spawn_until(
+        vigil()
+            .args(["run", "--fim-backend", "tracepoint", "--watch"])
+            .arg(&tree)
+            .arg("--baseline")
+            .arg(dir.path().join("b.sqlite"))
+            .arg("--events-out")
+            .arg(&events_out),
+        "FIM live: kernel hooks attached",
+    );
     let t = tree.display().to_string();
     sh(&format!("auditctl -w '{t}' -p wa -k {KEY} >/dev/null"));
     // One process per change, each on its own file.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use common::*;
 use serde_json::Value;
@@ -91,17 +91,10 @@ fn the_open_tracer_runs_in_the_main_job_when_enabled() {
         .write_all(text.as_bytes())
         .unwrap();
 
-    let mut child = vigil()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0 && !line.contains("vigil: tracing") {
-        line.clear();
-    }
+    let mut child = spawn_until(
+        vigil().args(["run", "--config"]).arg(&cfg),
+        "vigil: tracing",
+    );
     std::fs::read("/etc/hostname").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     // SAFETY: kill(2) on our child.
@@ -146,24 +139,16 @@ fn config_errors_name_the_file_key_and_line() {
 
 /// Starts `vigil run --watch tree` and waits for its kernel hooks.
 fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
-    let mut child = vigil()
-        .args(["run", "--fim-backend", "tracepoint", "--watch"])
-        .arg(tree)
-        .arg("--baseline")
-        .arg(dir.join("b.sqlite"))
-        .arg("--events-out")
-        .arg(dir.join("events.json"))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap() > 0
-        && !line.contains("FIM live: kernel hooks attached")
-    {
-        line.clear();
-    }
-    child
+    spawn_until(
+        vigil()
+            .args(["run", "--fim-backend", "tracepoint", "--watch"])
+            .arg(tree)
+            .arg("--baseline")
+            .arg(dir.join("b.sqlite"))
+            .arg("--events-out")
+            .arg(dir.join("events.json")),
+        "FIM live: kernel hooks attached",
+    )
 }
 
 #[test]

@@ -98,19 +98,7 @@ fn fim_reports_every_change_with_who_data_on_every_layout() {
     for c in &cases {
         cmd.arg("--watch").arg(&c.tree);
     }
-    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
-            panic!("vigil run exited before its kernel hooks attached:\n{seen}");
-        }
-        seen.push_str(&line);
-        if line.contains("FIM live: kernel hooks attached") {
-            break;
-        }
-    }
+    let mut child = spawn_until(&mut cmd, "FIM live: kernel hooks attached");
     let out = Command::new("sh")
         .arg("-c")
         .arg(fim::workload_script(&cases))

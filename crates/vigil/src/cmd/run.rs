@@ -78,7 +78,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
                 .join(", "),
             setup.baseline.display()
         );
-        let r = fim::run(&setup, &mut out, &stop, deadline);
+        let r = fim::run(&report.capabilities, &setup, &mut out, &stop, deadline);
         stop.store(true, Ordering::Relaxed);
         r
     } else {

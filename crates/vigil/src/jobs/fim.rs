@@ -155,6 +155,7 @@ pub fn pass(
 /// kernel (when it can give them), periodic rescans, and a rescan after
 /// any lost event.
 pub fn run(
+    caps: &vigil_kernel::probe::Capabilities,
     setup: &FimSetup,
     out: &mut Output,
     stop: &AtomicBool,
@@ -163,8 +164,7 @@ pub fn run(
     let mut store = Store::open(&setup.baseline)?;
     // Hooks first, then the start-up scan: a change made during the scan
     // is either in what the scan saw or in a kernel event after it.
-    let caps = vigil_kernel::probe::probe_all();
-    let mut live = match crate::jobs::fim_live::Live::start(&caps, setup) {
+    let mut live = match crate::jobs::fim_live::Live::start(caps, setup) {
         Ok(l) => Some(l),
         Err(e) => {
             tracing::warn!("FIM runs degraded, on scans only: no live who-data: {e:#}");

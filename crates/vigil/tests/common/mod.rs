@@ -173,6 +173,32 @@ impl Trace {
     }
 }
 
+/// Spawns `cmd` with stderr piped and returns once a stderr line contains
+/// `ready` (the agent's "attached" line); panics with what it printed if
+/// it exits first.
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is returned; callers wait for it"
+)]
+pub fn spawn_until(cmd: &mut Command, ready: &str) -> Child {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait();
+            panic!("exited ({status:?}) before printing {ready:?}:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(ready) {
+            // Keep reading: a closed pipe would kill the child's last words.
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            return child;
+        }
+    }
+}
+
 pub fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap()
 }
