@@ -97,21 +97,145 @@ fn audit_changes(raw: &str, tree: &str) -> Vec<AuditChange> {
     out
 }
 
-fn ensure_auditd() {
-    let status = Command::new("auditctl")
+/// The audit daemon the comparison reads from. A live system auditd is
+/// used as it is; otherwise the test runs its own, with a private config
+/// that logs every record synchronously to a temporary file and never
+/// suspends on low disk space, and stops it before reading.
+struct AuditDaemon {
+    /// Set when the test started the daemon: its config dir and log file.
+    own: Option<(tempfile::TempDir, std::path::PathBuf)>,
+}
+
+/// The pid `auditctl -s` names, when that process is alive and is auditd.
+/// The kernel keeps a dead daemon's pid until it next fails to send, and a
+/// killed daemon can linger as a zombie.
+fn live_auditd() -> Option<i32> {
+    let out = Command::new("auditctl")
         .arg("-s")
         .output()
         .expect("auditctl (apt-get install auditd)");
-    let text = String::from_utf8_lossy(&status.stdout).into_owned();
-    if !text.lines().any(|l| l.starts_with("pid ") && l != "pid 0") {
-        sh("auditd");
-        std::thread::sleep(Duration::from_secs(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pid: i32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pid "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // "PID (auditd) S ...": a zombie does not count.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let alive = stat
+        .split_once(") ")
+        .is_some_and(|(name, rest)| name.ends_with("(auditd") && !rest.starts_with(['Z', 'X']));
+    (pid > 0 && alive).then_some(pid)
+}
+
+fn audit_status() -> String {
+    let run = |args: &[&str]| {
+        Command::new("auditctl")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "auditctl -s:\n{}auditctl -l:\n{}",
+        run(&["-s"]),
+        run(&["-l"])
+    )
+}
+
+impl AuditDaemon {
+    fn start() -> AuditDaemon {
+        if live_auditd().is_some() {
+            return AuditDaemon { own: None };
+        }
+        let conf = tempfile::tempdir().unwrap();
+        let log = conf.path().join("audit.log");
+        let plugins = conf.path().join("plugins.d");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::write(
+            conf.path().join("auditd.conf"),
+            format!(
+                "log_file = {}\nwrite_logs = yes\nlog_format = RAW\nflush = SYNC\n\
+                 max_log_file = 64\nmax_log_file_action = IGNORE\n\
+                 space_left = 2\nspace_left_action = IGNORE\n\
+                 admin_space_left = 1\nadmin_space_left_action = IGNORE\n\
+                 disk_full_action = IGNORE\ndisk_error_action = SYSLOG\n\
+                 plugin_dir = {}\nq_depth = 2000\n",
+                log.display(),
+                plugins.display()
+            ),
+        )
+        .unwrap();
+        sh(&format!("auditd -c '{}'", conf.path().display()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while live_auditd().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "auditd did not register with the kernel\n{}",
+                audit_status()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A kernel booted with audit=0 records nothing until enabled.
+        sh("auditctl -e 1 >/dev/null");
+        AuditDaemon {
+            own: Some((conf, log)),
+        }
+    }
+
+    /// Raw records of `key`, polled until `want` changes of `tree` appear
+    /// or 10 s pass; a daemon of our own is stopped first, which flushes it.
+    fn changes(&mut self, key: &str, tree: &str, want: usize) -> Vec<AuditChange> {
+        let mut search = Command::new("ausearch");
+        search.args(["-k", key, "--format", "raw"]);
+        if let Some((_, log)) = &self.own {
+            self.stop();
+            search.arg("-if").arg(log);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let raw = search.output().unwrap();
+            let found = audit_changes(&String::from_utf8_lossy(&raw.stdout), tree);
+            if found.len() >= want || std::time::Instant::now() > deadline {
+                assert!(
+                    found.len() >= want,
+                    "auditd recorded too little: {found:?}\nausearch: {}\n{}",
+                    String::from_utf8_lossy(&raw.stderr),
+                    audit_status()
+                );
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn stop(&self) {
+        if self.own.is_none() {
+            return;
+        }
+        if let Some(pid) = live_auditd() {
+            // SAFETY: kill(2) on the daemon this test started.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for AuditDaemon {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
 #[test]
 fn every_change_auditd_records_vigil_reports_with_the_same_who_data() {
-    ensure_auditd();
+    let mut auditd = AuditDaemon::start();
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("watched");
     std::fs::create_dir(&tree).unwrap();
@@ -163,20 +287,12 @@ fn every_change_auditd_records_vigil_reports_with_the_same_who_data() {
     unsafe { libc::kill(vigil.id() as i32, libc::SIGTERM) };
     assert!(vigil.wait().unwrap().success());
 
-    let raw = Command::new("ausearch")
-        .args(["-k", KEY, "--format", "raw"])
-        .output()
-        .unwrap();
-    let audit = audit_changes(&String::from_utf8_lossy(&raw.stdout), &t);
+    let audit = auditd.changes(KEY, &t, workload.len());
     let events: Vec<Value> = std::fs::read_to_string(&events_out)
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(
-        audit.len() >= workload.len(),
-        "auditd recorded too little: {audit:?}"
-    );
     assert!(audit.iter().all(|a| a.auid == "4242"), "{audit:?}");
 
     let mut table = String::from(
