@@ -13,9 +13,14 @@ build_pkgs=(pkg-config libelf-dev zlib1g-dev make gcc)
 # gcc-aarch64-linux-gnu + libzstd-dev: its static arm64 guest tracer.
 # rsyslog: the real syslog receiver of the sink tests; attr: setfattr;
 # auditd: the peer the FIM who-data is compared with.
+# prometheus (promtool) + openssl: the deploy/ tests check and unit-test the
+# alert rules and validate the example configs (a throwaway TLS pair).
+# systemd: systemd-analyze verify of deploy/systemd/vigil.service.
+# prometheus (the server) also scrapes the agent's endpoint in the tests;
+# curl fetches it for promtool check metrics.
 test_pkgs=("${build_pkgs[@]}" clang-19 llvm-19 btrfs-progs xfsprogs e2fsprogs util-linux mount
 	qemu-system-x86 qemu-system-arm kmod xz-utils zstd dpkg debian-archive-keyring
-	gcc-aarch64-linux-gnu libzstd-dev rsyslog attr auditd)
+	gcc-aarch64-linux-gnu libzstd-dev rsyslog attr auditd prometheus openssl systemd curl)
 
 case "${1:-}" in
 build) want=("${build_pkgs[@]}") ;;

@@ -72,7 +72,8 @@ fn start(m: Monitor, vigil: &Path, work: &Path, watched: &Path) -> Result<Option
         Monitor::Vigil => {
             let err = work.join("vigil.err");
             let child = Command::new(vigil)
-                .args(["run", "--fim-backend", "tracepoint", "--watch"])
+                .args(["run", "--metrics-listen", "127.0.0.1:0"])
+                .args(["--fim-backend", "tracepoint", "--watch"])
                 .arg(watched)
                 .arg("--baseline")
                 .arg(work.join("b.sqlite"))

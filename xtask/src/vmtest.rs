@@ -360,6 +360,46 @@ fn guest_script(
         "echo VIGIL-EVENTS-BEGIN; cat /tmp/events.json; echo VIGIL-EVENTS-END"
     );
     s.push_str(&fim_script(tracer, fim_runs));
+    s.push_str(&security_script(tracer));
+    s
+}
+
+/// Modules the security scenario unloads and loads again, first that works.
+const RELOADABLE: &[&str] = &["loop", "overlay", "xfs"];
+
+/// Security signals in the guest (x86, the agent itself): a module
+/// unloaded and loaded again (this host's kernel has no modules), a
+/// sensitive file read, an interpreter given inline code.
+fn security_script(tracer: &Tracer) -> String {
+    let mut s = String::new();
+    if let Tracer::GuestTrace(_) = tracer {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "mkdir -p /etc; echo 'root:*:19000:0:99999:7:::' > /etc/shadow"
+    );
+    let _ = writeln!(
+        s,
+        "vigil events --no-sampling -o /tmp/sec.json 2>/tmp/sec.err &"
+    );
+    let _ = writeln!(s, "SP=$!");
+    wait_for(&mut s, "/tmp/sec.err", "kernel hooks attached\\|cannot run");
+    let _ = writeln!(
+        s,
+        "for m in {}; do rmmod $m 2>/dev/null && insmod /lib/modules/$m.ko && echo VIGIL-SEC-MODULE $m && break; done",
+        RELOADABLE.join(" ")
+    );
+    let _ = writeln!(s, "cat /etc/shadow >/dev/null; sh -c 'exit 0'");
+    let _ = writeln!(s, "sleep 2; kill -INT $SP; wait $SP");
+    let _ = writeln!(
+        s,
+        "echo VIGIL-SEC-STDERR-BEGIN; cat /tmp/sec.err; echo VIGIL-SEC-STDERR-END"
+    );
+    let _ = writeln!(
+        s,
+        "echo VIGIL-SEC-BEGIN; cat /tmp/sec.json; echo VIGIL-SEC-END"
+    );
     s
 }
 
@@ -492,6 +532,9 @@ fn run_guest(
     cells.extend(judge_fim(
         &label, arch.name, &tracer, &fim_runs, &console, &log,
     ));
+    if let Tracer::Vigil(_) = tracer {
+        cells.push(judge_security(&label, arch.name, &console, &log));
+    }
     if let Some(first) = retried {
         for c in &mut cells {
             if let Ok(m) = &mut c.result {
@@ -728,6 +771,63 @@ fn judge_fim(
         }
     }
     cells
+}
+
+/// The security cell: module unload and load, sensitive file, inline code.
+fn judge_security(label: &str, arch: &'static str, console: &str, log: &Path) -> Cell {
+    let stderr = between(console, "VIGIL-SEC-STDERR-BEGIN", "VIGIL-SEC-STDERR-END").unwrap_or("");
+    let module = console
+        .lines()
+        .find_map(|l| l.strip_prefix("VIGIL-SEC-MODULE "))
+        .map(str::trim);
+    let result = (|| -> Result<String, String> {
+        let text = between(console, "VIGIL-SEC-BEGIN", "VIGIL-SEC-END")
+            .ok_or_else(|| format!("no security events printed; stderr: {}", stderr.trim()))?;
+        let evs: Vec<Value> = text
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("bad event {l}: {e}")))
+            .collect::<Result<_, _>>()?;
+        let sec = |e: &Value, k: &str| e["vigil"]["security"][k].clone();
+        let has = |what: &str, f: &dyn Fn(&Value) -> bool| {
+            if evs.iter().any(f) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no {what} among {} events; stderr: {}",
+                    evs.len(),
+                    stderr.trim()
+                ))
+            }
+        };
+        let m = module.ok_or("no module could be unloaded and loaded again")?;
+        has(&format!("unload of {m}"), &|e| {
+            sec(e, "action") == "unload" && sec(e, "result") == "success" && sec(e, "module") == m
+        })?;
+        has(&format!("load of {m}"), &|e| {
+            (sec(e, "action") == "load" || sec(e, "action") == "load_file")
+                && sec(e, "result") == "success"
+                && sec(e, "module") == m
+        })?;
+        has("/etc/shadow read", &|e| {
+            e["file"]["path"] == "/etc/shadow" && sec(e, "severity") == "critical"
+        })?;
+        has("sh -c flagged", &|e| {
+            sec(e, "suspicious")
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "interpreter_inline_code"))
+        })?;
+        Ok(format!(
+            "module {m} unload+load, sensitive file, inline code"
+        ))
+    })();
+    Cell {
+        kernel: label.to_string(),
+        arch,
+        backend: "tracepoint".into(),
+        fs: "security".into(),
+        result: result.map_err(|e| format!("{e} (log: {})", log.display())),
+    }
 }
 
 fn render(cells: &[Cell], probes: &[(String, Value)]) -> String {

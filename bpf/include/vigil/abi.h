@@ -29,12 +29,16 @@ enum vigil_limits {
 	VIGIL_XATTR_NAME_MAX = 256,
 	/* See struct vigil_fim_event; a per-CPU value must stay under 32 KiB. */
 	VIGIL_FIM_DATA_MAX = 7 * 4096,
+	/* See struct vigil_sec_event: command line, path, then a string. */
+	VIGIL_SEC_DATA_MAX = 3 * 4096,
+	VIGIL_MODULE_NAME_LEN = 56,
 };
 
 /* The first field of every ring-buffer record. */
 enum vigil_event_kind {
 	VIGIL_EVENT_OPEN = 1,
 	VIGIL_EVENT_FIM = 2,
+	VIGIL_EVENT_SECURITY = 3,
 };
 
 /* Index into the per-CPU counters map: losses are attributed to the
@@ -42,6 +46,7 @@ enum vigil_event_kind {
 enum vigil_prog_slot {
 	VIGIL_SLOT_OPENS = 0,
 	VIGIL_SLOT_FIM = 1,
+	VIGIL_SLOT_SECURITY = 2,
 	VIGIL_SLOT_COUNT = 8,
 };
 
@@ -87,6 +92,99 @@ enum vigil_fim_backend {
 	VIGIL_BACKEND_TRACEPOINT = 1,
 	VIGIL_BACKEND_FENTRY = 2,
 	VIGIL_BACKEND_LSM = 3,
+};
+
+/* Which security signal a struct vigil_sec_event carries. */
+enum vigil_sec_signal {
+	VIGIL_SEC_EXEC = 1,
+	VIGIL_SEC_EXIT = 2,
+	VIGIL_SEC_CONNECT = 3,       /* TCP established (in or out), first UDP send of a flow */
+	VIGIL_SEC_CONNECT_ERROR = 4, /* TCP connect failed or connection reset */
+	VIGIL_SEC_FILE_ACCESS = 5,   /* open of a sensitive file */
+	VIGIL_SEC_PRIVILEGE = 6,     /* set*id, capset */
+	VIGIL_SEC_MODULE = 7,        /* init_module, finit_module, delete_module */
+};
+
+/* Process categories; the first that applies wins, in reverse order. */
+enum vigil_proc_category {
+	VIGIL_PROC_SYSTEM = 0,
+	VIGIL_PROC_USER = 1,       /* a login session's (auid set) or uid >= UID_MIN */
+	VIGIL_PROC_CONTAINER = 2,  /* in a child pid namespace */
+	VIGIL_PROC_SUSPICIOUS = 3, /* any enum vigil_suspicion */
+	VIGIL_PROC_CATEGORIES = 4,
+};
+
+/* Why an exec is suspicious (bitmask). */
+enum vigil_suspicion {
+	VIGIL_SUSP_INLINE_CODE = 1 << 0,  /* interpreter given code: sh -c, python -c, perl -e */
+	VIGIL_SUSP_DAEMON_CHILD = 1 << 1, /* interpreter whose parent is a network daemon */
+	VIGIL_SUSP_TMP_EXEC = 1 << 2,     /* binary or script under /tmp, /var/tmp, /dev/shm */
+	VIGIL_SUSP_MEMFD_EXEC = 1 << 3,   /* binary is a memfd */
+	VIGIL_SUSP_DELETED_EXEC = 1 << 4, /* binary already unlinked */
+};
+
+enum vigil_conn_direction {
+	VIGIL_CONN_IN = 0,
+	VIGIL_CONN_OUT = 1,
+	VIGIL_CONN_DIRECTIONS = 2,
+};
+
+enum vigil_conn_protocol {
+	VIGIL_PROTO_TCP = 0,
+	VIGIL_PROTO_UDP = 1,
+	VIGIL_PROTOCOLS = 2,
+};
+
+enum vigil_conn_error {
+	VIGIL_CONNERR_TIMEOUT = 0,
+	VIGIL_CONNERR_REFUSED = 1,
+	VIGIL_CONNERR_RESET = 2,
+	VIGIL_CONNERR_UNREACHABLE = 3,
+	VIGIL_CONNERR_OTHER = 4,
+	VIGIL_CONN_ERRORS = 5,
+};
+
+enum vigil_severity {
+	VIGIL_SEV_CRITICAL = 0,
+	VIGIL_SEV_WARNING = 1,
+	VIGIL_SEV_INFO = 2,
+	VIGIL_SEVERITIES = 3,
+};
+
+enum vigil_access_op {
+	VIGIL_ACCESS_READ = 0,
+	VIGIL_ACCESS_WRITE = 1,
+	VIGIL_ACCESS_OPS = 2,
+};
+
+enum vigil_priv_call {
+	VIGIL_PRIV_SETUID = 0,
+	VIGIL_PRIV_SETGID = 1,
+	VIGIL_PRIV_SETREUID = 2,
+	VIGIL_PRIV_SETREGID = 3,
+	VIGIL_PRIV_SETRESUID = 4,
+	VIGIL_PRIV_SETRESGID = 5,
+	VIGIL_PRIV_CAPSET = 6,
+	VIGIL_PRIV_CALLS = 7,
+};
+
+enum vigil_module_action {
+	VIGIL_MOD_LOAD = 0,      /* init_module */
+	VIGIL_MOD_LOAD_FILE = 1, /* finit_module */
+	VIGIL_MOD_UNLOAD = 2,    /* delete_module */
+	VIGIL_MOD_ACTIONS = 3,
+};
+
+enum vigil_result {
+	VIGIL_RESULT_SUCCESS = 0,
+	VIGIL_RESULT_FAILURE = 1,
+	VIGIL_RESULTS = 2,
+};
+
+/* Sensitive-file rule flags (struct vigil_sensitive_rule). */
+enum vigil_sensitive_flags {
+	VIGIL_SENS_WHOLE_DIR = 1 << 0, /* every file directly in the directory */
+	VIGIL_SENS_HAS_NAMES = 1 << 1, /* some names in it have rules of their own */
 };
 
 /* Common header of every ring-buffer record. */
@@ -164,6 +262,98 @@ struct vigil_fim_event {
 	__u16 name_len;
 	__u16 _pad[2];
 	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 160: 8-aligned */
+};
+
+/*
+ * One security signal, with who-data.  Which fields a signal fills:
+ *   exec:    category, suspicion, ino, dev; data = cmdline, binary, exec filename
+ *   exit:    category, ret = exit status (wait(2) encoding)
+ *   connect: kind = direction, protocol, family, addresses, ports
+ *   connect error: kind = VIGIL_CONNERR_*, ret = -errno, addresses, ports
+ *   file access: kind = severity, op, ino, dev, ret = fd; data = cmdline, path
+ *   privilege: kind = VIGIL_PRIV_*, result, ret, ids[] before (0-3) and after
+ *              (4-7): real, effective, saved, fs uid (or gid for *gid calls),
+ *              caps[] effective before/after, args[] what was asked for
+ *   module:  kind = VIGIL_MOD_*, result, ret; data = cmdline, file, name
+ * Connections are completed in softirq context, where "current" is not the
+ * owner: their who-data is the task that called connect(), or none (pid 0)
+ * for an inbound connection not yet accepted.
+ */
+struct vigil_sec_event {
+	struct vigil_event_header hdr;
+	__u64 cgroup_id;
+	__u64 mntns;
+	__u64 ino;
+	__s64 ret;
+	__u64 caps[2];
+	__u64 args[3];
+	__u32 signal;      /* VIGIL_SEC_* */
+	__u32 ppid;
+	__u32 auid;        /* login uid; (u32)-1 when unset */
+	__u32 sessionid;
+	__u32 euid;
+	__u32 egid;
+	__u32 category;    /* VIGIL_PROC_* */
+	__u32 suspicion;   /* VIGIL_SUSP_* bits */
+	__u32 kind;        /* per signal, see above */
+	__u32 result;      /* VIGIL_RESULT_* */
+	__u32 ids[8];
+	__u32 dev;         /* sb->s_dev, kernel encoding */
+	__u32 pidns_level; /* 0: the host's pid namespace */
+	__u16 family;      /* AF_INET, AF_INET6 */
+	__u16 protocol;    /* VIGIL_PROTO_* */
+	__u16 sport;       /* host byte order */
+	__u16 dport;
+	__u8 saddr[16];    /* IPv4 in the first four bytes */
+	__u8 daddr[16];
+	__u8 pcomm[VIGIL_COMM_LEN]; /* the parent's comm */
+	__u16 op;          /* file access: VIGIL_ACCESS_* */
+	__u16 path_flags;
+	__u16 cmdline_len;
+	__u16 path_len;
+	__u16 arg_len;
+	__u16 _pad[3];
+	__u8 data[VIGIL_SEC_DATA_MAX]; /* at offset 272: 8-aligned */
+};
+
+/* Security kernel settings, written by user space into security_config[0]. */
+struct vigil_security_config {
+	__u32 agent_tgid;  /* never reported */
+	__u32 sample_mask; /* sampled signals are emitted when (random & mask) == 0 */
+	__u32 uid_min;     /* login.defs UID_MIN: first uid of a person */
+	__u32 _pad;
+};
+
+/* Key of the sensitive-files map: a directory, and a name in it (0: any). */
+struct vigil_sensitive_key {
+	__u64 dir_ino;
+	__u64 name_hash;   /* FNV-1a 64 of the name's bytes; 0 for the directory rule */
+	__u32 dev;         /* sb->s_dev, kernel encoding */
+	__u32 _pad;
+};
+
+struct vigil_sensitive_rule {
+	__u32 severity;    /* VIGIL_SEV_* */
+	__u32 flags;       /* VIGIL_SENS_* */
+};
+
+/*
+ * Exact per-CPU counts of every signal (security_counters[0]); they are
+ * never sampled.  Arrays are indexed by the enums above.
+ */
+struct vigil_security_counters {
+	__u64 exec[VIGIL_PROC_CATEGORIES];
+	__u64 exit[VIGIL_PROC_CATEGORIES];
+	__u64 forks;        /* new processes (not threads) */
+	__u64 established;  /* TCP connections that entered ESTABLISHED */
+	__u64 closed;       /* ... and that left it */
+	__u64 sampled_out;  /* sampled signals not emitted */
+	__u64 connect[VIGIL_CONN_DIRECTIONS][VIGIL_PROTOCOLS];
+	__u64 connect_error[VIGIL_CONN_ERRORS];
+	__u64 _pad0[3];
+	__u64 file_access[VIGIL_SEVERITIES][VIGIL_ACCESS_OPS];
+	__u64 privilege[VIGIL_PRIV_CALLS][VIGIL_RESULTS];
+	__u64 module[VIGIL_MOD_ACTIONS][VIGIL_RESULTS];
 };
 
 /* FIM kernel settings, written by user space into fim_config[0]. */

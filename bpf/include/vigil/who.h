@@ -15,22 +15,35 @@ struct task_struct___audit {
 	unsigned int sessionid;
 } __attribute__((preserve_access_index));
 
-static __always_inline void vigil_who_ids(struct vigil_fim_event *ev, struct task_struct *task)
+/* The fields every event with who-data shares (FIM, security). */
+struct vigil_who_fields {
+	__u32 *ppid, *euid, *egid, *auid, *sessionid;
+	__u64 *cgroup_id, *mntns;
+};
+
+static __always_inline void vigil_who_fill(struct vigil_who_fields f, struct task_struct *task)
 {
 	struct task_struct___audit *t = (void *)task;
 
-	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	ev->euid = BPF_CORE_READ(task, cred, euid.val);
-	ev->egid = BPF_CORE_READ(task, cred, egid.val);
-	ev->auid = (__u32)-1;
-	ev->sessionid = (__u32)-1;
+	*f.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	*f.euid = BPF_CORE_READ(task, cred, euid.val);
+	*f.egid = BPF_CORE_READ(task, cred, egid.val);
+	*f.auid = (__u32)-1;
+	*f.sessionid = (__u32)-1;
 	if (bpf_core_field_exists(t->loginuid)) {
-		ev->auid = BPF_CORE_READ(t, loginuid.val);
-		ev->sessionid = BPF_CORE_READ(t, sessionid);
+		*f.auid = BPF_CORE_READ(t, loginuid.val);
+		*f.sessionid = BPF_CORE_READ(t, sessionid);
 	}
-	ev->cgroup_id = bpf_get_current_cgroup_id();
-	ev->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	*f.cgroup_id = bpf_get_current_cgroup_id();
+	*f.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 }
+
+/* Fill who-data into any event struct that has the fields above. */
+#define vigil_who_ids(ev, task)                                                          \
+	vigil_who_fill((struct vigil_who_fields){ &(ev)->ppid, &(ev)->euid, &(ev)->egid,  \
+						  &(ev)->auid, &(ev)->sessionid,          \
+						  &(ev)->cgroup_id, &(ev)->mntns },       \
+		       task)
 
 /* The command line, NUL-separated, at most VIGIL_CMDLINE_MAX bytes. */
 static __always_inline __u32 vigil_who_cmdline(struct task_struct *task, void *dst)

@@ -11,6 +11,7 @@
 #![no_std]
 
 mod layout;
+pub mod security;
 
 pub use layout::{AbiConst, AbiStruct, Field, CONSTANTS, STRUCTS};
 
@@ -26,10 +27,12 @@ pub const FIM_DATA_MAX: usize = 7 * 4096;
 /// `enum vigil_event_kind`.
 pub const EVENT_OPEN: u32 = 1;
 pub const EVENT_FIM: u32 = 2;
+pub const EVENT_SECURITY: u32 = 3;
 
 /// `enum vigil_prog_slot`.
 pub const SLOT_OPENS: u32 = 0;
 pub const SLOT_FIM: u32 = 1;
+pub const SLOT_SECURITY: u32 = 2;
 pub const SLOT_COUNT: u32 = 8;
 
 /// `enum vigil_open_syscall`.
@@ -196,6 +199,14 @@ pub struct Counters {
     pub ringbuf_drops: u64,
     pub state_drops: u64,
     pub truncated: u64,
+}
+
+/// FNV-1a, 64 bit: how the BPF programs hash path prefixes (FIM) and file
+/// names (sensitive files).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Views a plain-old-data ABI struct as bytes, to write it into a map.

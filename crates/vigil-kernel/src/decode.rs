@@ -2,12 +2,14 @@
 //! checked against the record itself: a malformed record is an error to
 //! count, never a panic or an out-of-bounds read.
 
+use vigil_abi::security::SecEventFixed;
 use vigil_abi::{path_flags as pf, EventHeader, FimEventFixed, OpenEventFixed};
 
 use crate::clock::MonotonicClock;
 use crate::event::{
     Event, EventPath, FimEvent, FimOp, OpenEvent, OpenSyscall, PathSource, Task, Who,
 };
+use crate::security_event::{name_of, socket_addr, suspicion_names, SecurityEvent, Signal};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -21,6 +23,8 @@ pub enum DecodeError {
     UnknownSyscall(u16),
     #[error("unknown FIM operation {0}")]
     UnknownOp(u32),
+    #[error("security event: {0}")]
+    BadSecurityField(String),
 }
 
 pub struct Decoder {
@@ -37,6 +41,7 @@ impl Decoder {
         match hdr.kind {
             vigil_abi::EVENT_OPEN => self.decode_open(rec).map(Event::Open),
             vigil_abi::EVENT_FIM => self.decode_fim(rec).map(Event::Fim),
+            vigil_abi::EVENT_SECURITY => self.decode_security(rec).map(Event::Security),
             k => Err(DecodeError::UnknownKind(k)),
         }
     }
@@ -156,11 +161,7 @@ impl Decoder {
                 mntns: f.mntns,
                 exe: exe.to_vec(),
                 cwd: cwd.to_vec(),
-                args: cmdline
-                    .split(|&b| b == 0)
-                    .filter(|a| !a.is_empty())
-                    .map(<[u8]>::to_vec)
-                    .collect(),
+                args: split_args(cmdline),
             },
             op,
             backend: f.backend,
@@ -179,6 +180,113 @@ impl Decoder {
             xattr_name: (!name.is_empty()).then(|| name.to_vec()),
         })
     }
+}
+
+impl Decoder {
+    fn decode_security(&self, rec: &[u8]) -> Result<SecurityEvent, DecodeError> {
+        use vigil_abi::security as s;
+        let f: SecEventFixed = vigil_abi::from_bytes(rec).ok_or(DecodeError::Short(rec.len()))?;
+        let data = &rec[size_of::<SecEventFixed>()..];
+        let (c, p, a) = (
+            f.cmdline_len as usize,
+            f.path_len as usize,
+            f.arg_len as usize,
+        );
+        if c + p + a > data.len() {
+            return Err(DecodeError::BadLength(rec.len()));
+        }
+        let (cmdline, path, arg) = (&data[..c], &data[c..c + p], &data[c + p..c + p + a]);
+        let bad = DecodeError::BadSecurityField;
+        let name = |names: &[&'static str], i: u32, what| name_of(names, i, what).map_err(bad);
+        let resolved = || assemble_path(f.path_flags | pf::FROM_FILE, path, b"");
+        let src = socket_addr(f.family, &f.saddr, f.sport);
+        let dst = socket_addr(f.family, &f.daddr, f.dport);
+        let signal = match f.signal {
+            s::signal::EXEC => Signal::Exec {
+                binary: resolved(),
+                filename: arg.to_vec(),
+                suspicion: suspicion_names(f.suspicion),
+                dev: f.dev,
+                ino: f.ino,
+            },
+            s::signal::EXIT => Signal::Exit { status: f.ret },
+            s::signal::CONNECT => Signal::Connect {
+                direction: name(&s::CONN_DIRECTION_NAMES, f.kind, "direction")?,
+                protocol: name(&s::PROTOCOL_NAMES, u32::from(f.protocol), "protocol")?,
+                source: src,
+                destination: dst,
+            },
+            s::signal::CONNECT_ERROR => Signal::ConnectError {
+                error: name(&s::CONN_ERROR_NAMES, f.kind, "connect error")?,
+                errno: -f.ret,
+                source: src,
+                destination: dst,
+            },
+            s::signal::FILE_ACCESS => Signal::FileAccess {
+                severity: name(&s::SEVERITY_NAMES, f.kind, "severity")?,
+                operation: name(&s::ACCESS_OP_NAMES, u32::from(f.op), "operation")?,
+                path: resolved(),
+                dev: f.dev,
+                ino: f.ino,
+            },
+            s::signal::PRIVILEGE => Signal::Privilege {
+                call: name(&s::PRIV_CALL_NAMES, f.kind, "privilege call")?,
+                result: name(&s::RESULT_NAMES, f.result, "result")?,
+                ret: f.ret,
+                before: [f.ids[0], f.ids[1], f.ids[2], f.ids[3]],
+                after: [f.ids[4], f.ids[5], f.ids[6], f.ids[7]],
+                caps_before: f.caps[0],
+                caps_after: f.caps[1],
+                requested: f.args,
+            },
+            s::signal::MODULE => Signal::Module {
+                action: name(&s::MODULE_ACTION_NAMES, f.kind, "module action")?,
+                result: name(&s::RESULT_NAMES, f.result, "result")?,
+                ret: f.ret,
+                name: arg.to_vec(),
+                file: (p > 0).then(resolved),
+            },
+            other => return Err(bad(format!("unknown signal {other}"))),
+        };
+        let unset = |v: u32| (v != u32::MAX).then_some(v);
+        let n = f
+            .pcomm
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(f.pcomm.len());
+        Ok(SecurityEvent {
+            time: self.clock.to_system_time(f.hdr.ts_ns),
+            who: Who {
+                task: Self::task(&f.hdr),
+                ppid: f.ppid,
+                euid: f.euid,
+                egid: f.egid,
+                auid: unset(f.auid),
+                sessionid: unset(f.sessionid),
+                cgroup_id: f.cgroup_id,
+                mntns: f.mntns,
+                exe: match &signal {
+                    Signal::Exec { binary, .. } => binary.bytes.clone(),
+                    _ => Vec::new(),
+                },
+                cwd: Vec::new(),
+                args: split_args(cmdline),
+            },
+            parent_comm: f.pcomm[..n].to_vec(),
+            pidns_level: f.pidns_level,
+            category: name(&s::PROC_CATEGORY_NAMES, f.category, "category")?,
+            signal,
+        })
+    }
+}
+
+/// A NUL-separated command line into its arguments.
+fn split_args(cmdline: &[u8]) -> Vec<Vec<u8>> {
+    cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Builds the reported path from the kernel's resolved part and the user's

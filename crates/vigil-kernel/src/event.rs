@@ -208,4 +208,5 @@ pub struct FimEvent {
 pub enum Event {
     Open(OpenEvent),
     Fim(FimEvent),
+    Security(crate::security_event::SecurityEvent),
 }

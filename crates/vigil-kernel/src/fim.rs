@@ -265,13 +265,6 @@ pub fn load_best(
     ))
 }
 
-/// FNV-1a, 64 bit: the hash fim.bpf.c computes over path prefixes.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Loads the best backend, configures it, registers `trees` and attaches.
 pub fn start(
     caps: &Capabilities,
@@ -299,7 +292,7 @@ pub fn start(
         .map(PREFIXES_MAP)
         .ok_or("fim object has no prefixes map")?;
     for p in trees.iter().map(|t| &t.path).chain(aliases) {
-        let key = fnv1a(p.as_os_str().as_bytes()).to_ne_bytes();
+        let key = vigil_abi::fnv1a(p.as_os_str().as_bytes()).to_ne_bytes();
         prefixes
             .update(&key, &1u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|e| format!("fim prefixes: {e}"))?;

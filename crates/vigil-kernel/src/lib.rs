@@ -22,4 +22,7 @@ pub mod opens;
 pub mod privileges;
 pub mod probe;
 pub mod ringbuf;
+pub mod security;
+pub mod security_event;
+pub mod sensitive;
 pub mod sysfs;

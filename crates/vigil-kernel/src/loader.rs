@@ -73,6 +73,29 @@ fn base_name(name: &str) -> &str {
     name.strip_suffix(LEGACY_SUFFIX).unwrap_or(name)
 }
 
+/// The programs of an object, as they would be reported when it cannot be
+/// loaded at all (no privileges, no BPF): each one not loaded, for `why`.
+/// Opening an object parses the ELF only and needs no privileges.
+pub fn not_loaded(object: BpfObject, why: &str) -> Vec<ProgramStatus> {
+    let Ok(open) = ObjectBuilder::default().open_memory(object.bytes) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = open
+        .progs()
+        .map(|p| p.name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(LEGACY_SUFFIX))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| ProgramStatus {
+            object: object.name,
+            name,
+            state: ProgramState::LoadFailed(why.to_string()),
+        })
+        .collect()
+}
+
 pub fn load(opts: &LoadOptions<'_>) -> Result<LoadedObject, LoadError> {
     let object = opts.object.name;
     let err = |reason: String| LoadError::Object { object, reason };

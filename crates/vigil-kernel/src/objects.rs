@@ -52,6 +52,12 @@ pub const FIM: BpfObject = BpfObject {
     bytes: object!("fim.bpf.o"),
 };
 
+/// Security signals (`bpf/security.bpf.c`).
+pub const SECURITY: BpfObject = BpfObject {
+    name: "security",
+    bytes: object!("security.bpf.o"),
+};
+
 /// The capability probes (`bpf/probe.bpf.c`).
 pub const PROBE: BpfObject = BpfObject {
     name: "probe",

@@ -75,13 +75,18 @@ impl<'cb> Consumer<'cb> {
     }
 
     /// Waits up to `timeout` for records and consumes all that are ready.
+    ///
+    /// The programs write without waking the consumer until much is
+    /// pending (emit.h), and epoll then never reports the ring: records
+    /// are consumed after every wait, so the timeout bounds the latency.
     pub fn poll(&self, timeout: Duration) -> Result<(), String> {
         match self.rb.poll(timeout) {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // A signal (Ctrl-C) interrupting the wait is not an error.
-            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => Ok(()),
-            Err(e) => Err(format!("ring buffer poll: {e}")),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("ring buffer poll: {e}")),
         }
+        self.drain()
     }
 
     /// Consumes whatever is left without waiting.

@@ -279,10 +279,16 @@ pub fn check(case: &Case, events: &[Value]) -> Result<(), String> {
     }
 }
 
-/// Parses JSON lines, skipping blank ones.
+/// Parses JSON lines, skipping blank ones and the security signals that
+/// share the output (the scenarios check opens and FIM).
 pub fn parse_events(text: &str) -> Result<Vec<Value>, String> {
-    text.lines()
+    let all: Vec<Value> = text
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).map_err(|e| format!("bad event line {l:?}: {e}")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(all
+        .into_iter()
+        .filter(|e| e["event"]["dataset"] != "vigil.security")
+        .collect())
 }

@@ -29,6 +29,17 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// A short name, for metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Periodic => "periodic",
+            Trigger::Recovery => "recovery",
+            Trigger::Manual => "manual",
+            Trigger::Live => "live",
+        }
+    }
+
     fn reason(self) -> &'static str {
         match self {
             Trigger::Startup => "reconcile at start-up: changed while not monitored",
@@ -84,7 +95,18 @@ fn ns_to_time(ns: i64) -> SystemTime {
     }
 }
 
-fn action(c: Option<&Change>, live: Option<&LiveWho<'_>>) -> &'static str {
+/// Every `event.action` a change can have.
+pub const ACTIONS: [&str; 6] = [
+    "created",
+    "deleted",
+    "modified",
+    "attributes_modified",
+    "renamed",
+    "created_and_deleted",
+];
+
+/// The `event.action` of a change.
+pub fn action(c: Option<&Change>, live: Option<&LiveWho<'_>>) -> &'static str {
     if live.is_some_and(|l| l.previous_path.is_some()) {
         return "renamed";
     }
@@ -113,74 +135,6 @@ pub struct LiveWho<'a> {
     /// The path the process used, when it differs from the baseline's
     /// (through a bind mount, or a symlinked directory).
     pub seen_path: Option<&'a [u8]>,
-}
-
-fn write_who(w: &mut JsonWriter, l: &LiveWho<'_>) {
-    let who = l.who;
-    let e = l.enriched;
-    w.begin_obj("process");
-    w.num("pid", who.task.pid);
-    w.begin_obj("thread");
-    w.num("id", who.task.tid);
-    w.end();
-    w.bytes("name", &who.task.comm);
-    if !who.exe.is_empty() {
-        w.bytes("executable", &who.exe);
-    }
-    if !who.cwd.is_empty() {
-        w.bytes("working_directory", &who.cwd);
-    }
-    if !who.args.is_empty() {
-        let args: Vec<String> = who
-            .args
-            .iter()
-            .map(|a| crate::text::escape_invalid_utf8(a))
-            .collect();
-        w.str("command_line", &args.join(" "));
-        w.str_array("args", &args);
-    }
-    w.begin_obj("parent");
-    w.num("pid", who.ppid);
-    if let Some(n) = &e.parent_name {
-        w.str("name", n);
-    }
-    if let Some(x) = &e.parent_exe {
-        w.str("executable", x);
-    }
-    w.end();
-    w.end();
-
-    w.begin_obj("user");
-    w.str("id", &who.task.uid.to_string());
-    if let Some(n) = &e.user {
-        w.str("name", n);
-    }
-    w.begin_obj("effective");
-    w.str("id", &who.euid.to_string());
-    if let Some(n) = &e.effective_user {
-        w.str("name", n);
-    }
-    w.end();
-    if let Some(a) = who.auid {
-        w.begin_obj("audit");
-        w.str("id", &a.to_string());
-        if let Some(n) = &e.audit_user {
-            w.str("name", n);
-        }
-        w.end();
-    }
-    w.end();
-    w.begin_obj("group");
-    w.str("id", &who.task.gid.to_string());
-    if let Some(n) = &e.group {
-        w.str("name", n);
-    }
-    w.end();
-    if let Some(id) = &e.container_id {
-        w.begin_obj("container");
-        w.str("id", id);
-        w.end();
-    }
 }
 
 /// Appends one JSON line for a change of `path`: found by a scan (`live`
@@ -218,7 +172,7 @@ pub fn write_change(
     w.str("hostname", host);
     w.end();
     if let Some(l) = live {
-        write_who(w, l);
+        crate::who_json::write_who(w, l.who, l.enriched);
     }
     let seen = live.and_then(|l| l.seen_path).filter(|p| *p != path);
     w.begin_obj("file");

@@ -11,5 +11,7 @@ pub mod json;
 pub mod open_json;
 pub mod open_table;
 pub mod output;
+pub mod security_json;
 pub mod syslog;
 pub mod text;
+pub mod who_json;

@@ -71,6 +71,9 @@ pub enum Output {
     Stdout(BufWriter<io::Stdout>),
     File(RotatingFile),
     Syslog(Syslog),
+    /// One output written by several jobs (FIM and security): each event
+    /// is written whole, and rotation happens in one place.
+    Shared(std::sync::Arc<std::sync::Mutex<Output>>),
 }
 
 impl Output {
@@ -87,9 +90,23 @@ impl Output {
         RotatingFile::open(path, rotation).map(Self::File)
     }
 
+    /// Turns this output into one that [`Output::handle`] can share.
+    pub fn into_shared(self) -> Self {
+        Self::Shared(std::sync::Arc::new(std::sync::Mutex::new(self)))
+    }
+
+    /// Another writer to the same shared output.
+    pub fn handle(&self) -> Option<Self> {
+        match self {
+            Self::Shared(a) => Some(Self::Shared(a.clone())),
+            _ => None,
+        }
+    }
+
     /// Writes one event (a whole JSON line, or a table row).
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
+            Self::Shared(a) => a.lock().unwrap_or_else(|p| p.into_inner()).write_all(buf),
             Self::Stdout(w) => w.write_all(buf),
             Self::File(f) => f.write_all(buf),
             Self::Syslog(s) => {
@@ -104,6 +121,7 @@ impl Output {
 
     pub fn flush(&mut self) -> io::Result<()> {
         match self {
+            Self::Shared(a) => a.lock().unwrap_or_else(|p| p.into_inner()).flush(),
             Self::Stdout(w) => w.flush(),
             Self::File(f) => f.file.flush(),
             Self::Syslog(_) => Ok(()),

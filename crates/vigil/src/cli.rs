@@ -31,6 +31,9 @@ pub enum Command {
     /// One-shot file-integrity commands against the baseline.
     #[command(subcommand)]
     Fim(FimCommand),
+    /// Live security signals as ECS JSON lines: execs, exits, connections,
+    /// sensitive-file access, privilege changes, kernel modules.
+    Events(EventsArgs),
 }
 
 /// Where the FIM trees and baseline come from: the config, overridden by
@@ -90,6 +93,37 @@ pub struct RunArgs {
     /// Stop after this long (e.g. 30s, 5m); default: until SIGINT/SIGTERM.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Serve Prometheus metrics here (HOST:PORT or :PORT) instead of the
+    /// config's address.
+    #[arg(long, value_parser = parse_listen)]
+    pub metrics_listen: Option<String>,
+    /// Exporter web config (TLS, basic auth) for the metrics endpoint.
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// TOML config for the security settings; default: the embedded one.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Only these signals (repeatable): exec, exit, connect, connect-error,
+    /// file, privilege, module.
+    #[arg(long = "signal", value_parser = ["exec", "exit", "connect", "connect-error", "file", "privilege", "module"])]
+    pub signals: Vec<String>,
+    /// Only alerts (suspicious execs, sensitive files, privilege changes,
+    /// kernel modules).
+    #[arg(long)]
+    pub alerts_only: bool,
+    /// Stop after this long (e.g. 10s, 2m, or plain seconds).
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write events to this file (appending) instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Emit every routine event: turn the adaptive sampler off.
+    #[arg(long)]
+    pub no_sampling: bool,
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +182,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("duration {s:?} must be positive"));
     }
     humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// "HOST:PORT" or ":PORT" (all interfaces), as exporters take it.
+pub fn parse_listen(s: &str) -> Result<String, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    use std::net::ToSocketAddrs;
+    full.to_socket_addrs()
+        .map_err(|e| format!("listen address {s:?}: {e} (HOST:PORT or :PORT)"))?
+        .next()
+        .ok_or_else(|| format!("listen address {s:?} resolves to nothing"))?;
+    Ok(full)
 }
 
 pub fn parse_ringbuf_mib(s: &str) -> Result<u32, String> {

@@ -19,6 +19,64 @@ pub struct Config {
     pub fim: FimConfig,
     #[serde(default)]
     pub trace: TraceConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[security]`: the kernel's security signals.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Routine events per second the sampler aims the stream at.
+    pub target_events_per_sec: Option<Spanned<f64>>,
+    /// Upper bound of the 1-in-N sampling.
+    pub max_sample_rate: Option<Spanned<u32>>,
+    /// Entries exported per top-N family, and counters kept for it.
+    pub top_n: Option<Spanned<usize>>,
+    pub top_n_capacity: Option<Spanned<usize>>,
+    /// First uid of a person; default: UID_MIN of /etc/login.defs, or 1000.
+    pub uid_min: Option<u32>,
+    pub ringbuf_mib: Option<Spanned<u32>>,
+    /// Interpreter comm -> option letters that take inline code.
+    #[serde(default)]
+    pub interpreters: std::collections::BTreeMap<String, String>,
+    /// Comms of network-facing daemons.
+    #[serde(default)]
+    pub network_daemons: Vec<String>,
+    #[serde(default)]
+    pub sensitive_files: SensitiveFiles,
+    /// Also write routine events (exec, exit, connects) to the output;
+    /// alerts are always written.
+    #[serde(default)]
+    pub log_routine: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensitiveFiles {
+    #[serde(default)]
+    pub critical: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub warning: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub info: Vec<Spanned<String>>,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    pub listen: Option<Spanned<String>>,
+    /// An exporter web config (TLS, basic auth).
+    pub web_config: Option<Spanned<PathBuf>>,
+    /// How often the posture collectors run.
+    pub posture_interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +241,7 @@ pub struct Loaded {
     pub config: Config,
     pub trees: Vec<WatchedTree>,
     pub scan_interval: Option<Duration>,
+    pub posture_interval: Duration,
 }
 
 /// Parses and validates a config; `origin` names it in errors.
@@ -249,6 +308,79 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, String> {
             ));
         }
     }
+    let sec = &cfg.security;
+    if let Some(t) = &sec.target_events_per_sec {
+        if !(t.get_ref().is_finite() && *t.get_ref() > 0.0) {
+            return Err(format!(
+                "{}: must be a positive number",
+                at("security.target_events_per_sec", t.span())
+            ));
+        }
+    }
+    if let Some(m) = &sec.max_sample_rate {
+        if !(1..=1 << 20).contains(m.get_ref()) {
+            return Err(format!(
+                "{}: must be between 1 and 1048576",
+                at("security.max_sample_rate", m.span())
+            ));
+        }
+    }
+    for (key, v) in [
+        ("security.top_n", &sec.top_n),
+        ("security.top_n_capacity", &sec.top_n_capacity),
+    ] {
+        if let Some(v) = v {
+            if !(1..=100_000).contains(v.get_ref()) {
+                return Err(format!(
+                    "{}: must be between 1 and 100000",
+                    at(key, v.span())
+                ));
+            }
+        }
+    }
+    if let Some(mib) = &sec.ringbuf_mib {
+        crate::cli::parse_ringbuf_mib(&mib.get_ref().to_string())
+            .map_err(|e| format!("{}: {e}", at("security.ringbuf_mib", mib.span())))?;
+    }
+    for (comm, letters) in &sec.interpreters {
+        if comm.is_empty()
+            || comm.len() > 15
+            || !letters.bytes().all(|c| c.is_ascii_lowercase() || c == b'E')
+        {
+            return Err(format!(
+                "config {origin}: key security.interpreters.{comm}: a comm of 1-15 bytes mapped to option letters (a-z, E), not {letters:?}"
+            ));
+        }
+    }
+    for (tier, list) in [
+        ("critical", &sec.sensitive_files.critical),
+        ("warning", &sec.sensitive_files.warning),
+        ("info", &sec.sensitive_files.info),
+    ] {
+        for p in list {
+            if !p.get_ref().starts_with('/') {
+                return Err(format!(
+                    "{}: pattern {:?} must be absolute",
+                    at(&format!("security.sensitive_files.{tier}"), p.span()),
+                    p.get_ref()
+                ));
+            }
+        }
+    }
+    if let Some(l) = &cfg.metrics.listen {
+        crate::cli::parse_listen(l.get_ref())
+            .map_err(|e| format!("{}: {e}", at("metrics.listen", l.span())))?;
+    }
+    let posture_interval = match &cfg.metrics.posture_interval {
+        None => Duration::from_secs(60),
+        Some(s) => humantime::parse_duration(s.get_ref()).map_err(|e| {
+            format!(
+                "{}: {:?}: {e}",
+                at("metrics.posture_interval", s.span()),
+                s.get_ref()
+            )
+        })?,
+    };
     let mut trees = Vec::new();
     for t in &cfg.fim.tree {
         trees.push(
@@ -260,6 +392,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, String> {
         config: cfg,
         trees,
         scan_interval,
+        posture_interval,
     })
 }
 
@@ -334,6 +467,14 @@ mod tests {
         }
         assert_eq!(c.scan_interval, Some(Duration::from_secs(12 * 3600)));
         assert!(!c.config.trace.opens.enabled);
+        assert!(c.config.security.enabled && c.config.metrics.enabled);
+        assert!(c
+            .config
+            .security
+            .sensitive_files
+            .critical
+            .iter()
+            .any(|p| p.get_ref() == "/etc/shadow"));
     }
 
     #[test]
@@ -397,6 +538,24 @@ mod tests {
             e.contains("output.syslog") && e.contains("line 2") && e.contains("ftp:x"),
             "{e}"
         );
+        let e = parse("[metrics]\nlisten = \"localhost\"\n", "f.toml")
+            .err()
+            .unwrap();
+        assert!(e.contains("metrics.listen") && e.contains("line 2"), "{e}");
+        let e = parse(
+            "[security.sensitive_files]\ncritical = [\"etc/shadow\"]\n",
+            "f.toml",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("security.sensitive_files.critical") && e.contains("etc/shadow"),
+            "{e}"
+        );
+        let e = parse("[security.interpreters]\nsh = \"-c\"\n", "f.toml")
+            .err()
+            .unwrap();
+        assert!(e.contains("security.interpreters.sh"), "{e}");
         let e = parse("[fim]\nbackend = \"kprobe\"\n", "f.toml")
             .err()
             .unwrap();

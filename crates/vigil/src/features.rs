@@ -37,7 +37,7 @@ impl FeaturePlan {
 }
 
 pub fn plan_all(caps: &Capabilities) -> Vec<FeaturePlan> {
-    vec![plan_fim(caps), plan_trace_opens(caps)]
+    vec![plan_fim(caps), plan_trace_opens(caps), plan_security(caps)]
 }
 
 /// The probes every BPF feature needs.
@@ -167,6 +167,56 @@ fn plan_trace_opens(caps: &Capabilities) -> FeaturePlan {
             ));
         }
         Err(e) => plan.why.push(e),
+    }
+    plan
+}
+
+fn plan_security(caps: &Capabilities) -> FeaturePlan {
+    let mut plan = FeaturePlan::new(
+        "security",
+        "process, network, sensitive-file, privilege and kernel-module signals from \
+         tracepoints; without them the metrics endpoint serves posture only \
+         (security_ebpf_up{status=\"degraded\"})",
+    );
+    let missing = missing_base(caps);
+    if !missing.is_empty() {
+        plan.programs =
+            vigil_kernel::loader::not_loaded(vigil_kernel::objects::SECURITY, &missing.join("; "));
+        plan.why.extend(missing);
+        plan.degraded
+            .push("no eBPF: posture metrics only, security_ebpf_up{status=\"degraded\"}".into());
+        return plan;
+    }
+    match vigil_kernel::security::load(caps, 1 << 20) {
+        Ok(obj) => {
+            plan.programs = obj.programs.clone();
+            let mut up = Vec::new();
+            for p in &obj.programs {
+                match &p.state {
+                    ProgramState::Loaded | ProgramState::Attached => up.push(p.name.as_str()),
+                    ProgramState::NotSelected(r) if !r.contains("flavour") => {
+                        plan.degraded.push(format!("{}: {r}", p.name))
+                    }
+                    ProgramState::LoadFailed(r) | ProgramState::AttachFailed(r) => {
+                        plan.degraded.push(format!("{}: {r}", p.name))
+                    }
+                    _ => {}
+                }
+            }
+            if up.is_empty() {
+                plan.why.push("no security program loaded".into());
+                return plan;
+            }
+            plan.backend = Some(format!(
+                "tracepoints and raw tracepoints ({} programs)",
+                up.len()
+            ));
+        }
+        Err(e) => {
+            plan.why.push(e);
+            plan.degraded
+                .push("posture metrics only, security_ebpf_up{status=\"degraded\"}".into());
+        }
     }
     plan
 }

@@ -4,6 +4,7 @@
 //! - `vigil doctor`: what this kernel can do, what each feature will use,
 //!   and what runs degraded.
 //! - `vigil trace opens`: a live, filterable open tracer with exact paths.
+//! - `vigil events`: the security signals live.
 
 mod cli;
 mod cmd;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         cli::Command::Trace(cli::TraceCommand::Opens(args)) => cmd::trace_opens::run(&args),
         cli::Command::Run(args) => cmd::run::run(&args),
         cli::Command::Fim(cmd) => cmd::fim::run(&cmd),
+        cli::Command::Events(args) => cmd::events::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -246,7 +246,8 @@ fn every_change_auditd_records_vigil_reports_with_the_same_who_data() {
     let events_out = dir.path().join("vigil.json");
     let mut vigil = spawn_until(
         vigil()
-            .args(["run", "--fim-backend", "tracepoint", "--watch"])
+            .args(["run", "--metrics-listen", "127.0.0.1:0"])
+            .args(["--fim-backend", "tracepoint", "--watch"])
             .arg(&tree)
             .arg("--baseline")
             .arg(dir.path().join("b.sqlite"))
@@ -291,7 +292,8 @@ fn every_change_auditd_records_vigil_reports_with_the_same_who_data() {
     let events: Vec<Value> = std::fs::read_to_string(&events_out)
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"]["dataset"] == "vigil.fim")
         .collect();
     assert!(audit.iter().all(|a| a.auid == "4242"), "{audit:?}");
 

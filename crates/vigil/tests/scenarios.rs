@@ -90,7 +90,8 @@ fn fim_reports_every_change_with_who_data_on_every_layout() {
     let mut cmd = vigil();
     // The host can load only tracepoint programs; LSM and fentry run in
     // the test matrix's guests.
-    cmd.args(["run", "--fim-backend", "tracepoint"])
+    cmd.args(["run", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--fim-backend", "tracepoint"])
         .arg("--baseline")
         .arg(dir.path().join("b.sqlite"))
         .arg("--events-out")

@@ -1,9 +1,11 @@
 //! `vigil run`: the main job. Probes the kernel and logs what each feature
-//! will use and what is degraded, then runs file-integrity monitoring (and
-//! the open tracer, when the config enables it) until SIGINT/SIGTERM.
+//! will use and what is degraded, then runs file-integrity monitoring, the
+//! security signals and the metrics endpoint (and the open tracer, when the
+//! config enables it) until SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -13,7 +15,8 @@ use vigil_trace::summary;
 use crate::cli::RunArgs;
 use crate::cmd::{doctor, trace_opens};
 use crate::config::{self, Format};
-use crate::jobs::fim;
+use crate::jobs::{fim, metrics, security};
+use vigil_metrics::snapshot::{EbpfStatus, Snapshot};
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.print_default_config {
@@ -33,12 +36,88 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         }
     }
     let opens = &cfg.trace.opens;
-    if !cfg.fim.enabled && !opens.enabled {
+    if !cfg.fim.enabled && !opens.enabled && !cfg.security.enabled && !cfg.metrics.enabled {
         bail!("nothing to run: every feature is disabled in the config");
     }
     let stop = trace_opens::stop_on_signals()?;
     let deadline = args.duration.map(|d| Instant::now() + d);
     let output = config::OutputSpec::resolve(&cfg.output, args.events_out.as_deref());
+    let shared_out = output.open().map_err(anyhow::Error::msg)?.into_shared();
+
+    // The metrics snapshot every job publishes into.
+    let snapshot = Arc::new(RwLock::new(Snapshot {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        kernel: vigil_kernel::probe::kernel_release(),
+        status: if cfg.security.enabled {
+            EbpfStatus::Degraded
+        } else {
+            EbpfStatus::Disabled
+        },
+        sample_rate: 1,
+        ..Default::default()
+    }));
+    let security_plan = report.features.iter().find(|f| f.feature == "security");
+    let security_job = if cfg.security.enabled {
+        match security::SecurityJob::start(
+            &report.capabilities,
+            security::SecuritySpec::from_config(&cfg.security),
+        ) {
+            Ok(job) => {
+                let mut s = snapshot.write().unwrap_or_else(|p| p.into_inner());
+                s.status = if job.any_failed() {
+                    EbpfStatus::Degraded
+                } else {
+                    EbpfStatus::Active
+                };
+                s.programs = job.programs();
+                Some(job)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "security signals degraded: {e}; posture metrics only (see `vigil doctor`)"
+                );
+                if let Some(p) = security_plan {
+                    snapshot.write().unwrap_or_else(|p| p.into_inner()).programs =
+                        security::program_rows("security", &p.programs);
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if cfg.metrics.enabled || args.metrics_listen.is_some() {
+        let listen = match (&args.metrics_listen, &cfg.metrics.listen) {
+            (Some(l), _) => l.clone(),
+            (None, Some(l)) => crate::cli::parse_listen(l.get_ref()).map_err(anyhow::Error::msg)?,
+            (None, None) => format!("0.0.0.0:{}", vigil_metrics::server::DEFAULT_PORT),
+        };
+        let web = args.web_config.clone().or(cfg
+            .metrics
+            .web_config
+            .as_ref()
+            .map(|w| w.get_ref().clone()));
+        let ep = metrics::start(
+            &listen,
+            web.as_deref(),
+            snapshot.clone(),
+            loaded.posture_interval,
+            stop.clone(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        eprintln!(
+            "vigil: metrics: serving {}://{}/metrics",
+            if ep.tls { "https" } else { "http" },
+            ep.addr
+        );
+    }
+    let security_thread = security_job.map(|job| {
+        let stop = stop.clone();
+        let snap = snapshot.clone();
+        let mut out = shared_out.handle().expect("shared output");
+        eprintln!("vigil: security: kernel hooks attached");
+        std::thread::spawn(move || job.run(&mut out, Some(&snap), &stop, deadline))
+    });
 
     // The tracer runs beside FIM, on its own thread, when enabled.
     let tracer = if opens.enabled {
@@ -66,8 +145,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     };
 
     let fim_result = if cfg.fim.enabled {
-        let setup = fim::setup(&args.target, &loaded, args.fim_backend.as_deref())?;
-        let mut out = output.open().map_err(anyhow::Error::msg)?;
+        let mut setup = fim::setup(&args.target, &loaded, args.fim_backend.as_deref())?;
+        setup.metrics = Some(snapshot.clone());
+        let mut out = shared_out.handle().expect("shared output");
         eprintln!(
             "vigil: watching {} (baseline {})",
             setup
@@ -82,8 +162,20 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         stop.store(true, Ordering::Relaxed);
         r
     } else {
+        // Without FIM, the other jobs run until a signal or the deadline.
+        while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
         Ok(())
     };
+    if let Some(t) = security_thread {
+        match t.join() {
+            Ok(Ok(summary)) => tracing::warn!("security stopped: {}", summary.render()),
+            Ok(Err(e)) => tracing::error!("security failed: {e:#}"),
+            Err(_) => tracing::error!("security panicked"),
+        }
+    }
 
     if let Some(t) = tracer {
         match t.join() {

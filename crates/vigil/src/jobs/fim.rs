@@ -28,6 +28,18 @@ pub struct FimSetup {
     pub backend: Option<vigil_kernel::fim::Backend>,
     pub baseline: PathBuf,
     pub scan_interval: Option<Duration>,
+    /// Where scan and change figures are published for the metrics.
+    pub metrics: Option<std::sync::Arc<std::sync::RwLock<vigil_metrics::snapshot::Snapshot>>>,
+}
+
+impl FimSetup {
+    /// Applies `f` to the published FIM figures, when metrics are on.
+    pub fn figures(&self, f: impl FnOnce(&mut vigil_metrics::snapshot::FimFigures)) {
+        if let Some(m) = &self.metrics {
+            let mut s = m.write().unwrap_or_else(|p| p.into_inner());
+            f(s.fim.get_or_insert_with(Default::default));
+        }
+    }
 }
 
 /// Trees from `--watch` (with the config's defaults) or the config;
@@ -84,6 +96,7 @@ pub fn setup(target: &FimTarget, loaded: &Loaded, backend_flag: Option<&str>) ->
             .and_then(vigil_kernel::fim::Backend::parse),
         baseline,
         scan_interval: loaded.scan_interval,
+        metrics: None,
     })
 }
 
@@ -151,6 +164,27 @@ pub fn pass(
     Ok(r)
 }
 
+/// A reconcile pass whose changes are written and counted.
+fn scan_and_emit(
+    store: &mut Store,
+    setup: &FimSetup,
+    out: &mut Output,
+    trigger: Trigger,
+) -> Result<()> {
+    let t = Instant::now();
+    let r = pass(store, setup, false, true)?;
+    let secs = t.elapsed().as_secs_f64();
+    emit(out, &setup.trees, &r, trigger)?;
+    setup.figures(|f| {
+        f.observe_scan(trigger.name(), secs);
+        f.files = r.files as u64;
+        for c in &r.changes {
+            f.count_change(fim_json::action(Some(c), None));
+        }
+    });
+    Ok(())
+}
+
 /// Runs until `stop`: a start-up reconcile, then live changes from the
 /// kernel (when it can give them), periodic rescans, and a rescan after
 /// any lost event.
@@ -171,8 +205,16 @@ pub fn run(
             None
         }
     };
-    let r = pass(&mut store, setup, false, true)?;
-    emit(out, &setup.trees, &r, Trigger::Startup)?;
+    setup.figures(|f| {
+        f.live = live.is_some();
+        for a in fim_json::ACTIONS {
+            f.changes.push((a.to_string(), 0));
+        }
+        for t in ["startup", "periodic", "recovery"] {
+            f.scans.push((t.to_string(), 0));
+        }
+    });
+    scan_and_emit(&mut store, setup, out, Trigger::Startup)?;
     if let Some(l) = &live {
         eprintln!(
             "vigil: FIM live: kernel hooks attached ({})",
@@ -187,8 +229,7 @@ pub fn run(
             Some(l) => {
                 l.step(&mut store, setup, out, stopping)?;
                 if l.lost_events() {
-                    let r = pass(&mut store, setup, false, true)?;
-                    emit(out, &setup.trees, &r, Trigger::Recovery)?;
+                    scan_and_emit(&mut store, setup, out, Trigger::Recovery)?;
                 }
             }
             None => std::thread::sleep(Duration::from_millis(100)),
@@ -197,8 +238,7 @@ pub fn run(
             return Ok(());
         }
         if next.is_some_and(|n| Instant::now() >= n) {
-            let r = pass(&mut store, setup, false, true)?;
-            emit(out, &setup.trees, &r, Trigger::Periodic)?;
+            scan_and_emit(&mut store, setup, out, Trigger::Periodic)?;
             next = setup.scan_interval.map(|i| Instant::now() + i);
         }
     }

@@ -49,6 +49,7 @@ pub struct Live {
     consumer: Consumer<'static>,
     inbox: Rc<RefCell<Vec<FimEvent>>>,
     malformed: Rc<RefCell<u64>>,
+    malformed_total: u64,
     coalescer: Coalescer<Carried>,
     enricher: Enricher,
     counters: SlotCounters,
@@ -140,6 +141,7 @@ impl Live {
             consumer,
             inbox,
             malformed,
+            malformed_total: 0,
             coalescer: Coalescer::new(QUIET, MAX_DELAY),
             enricher: Enricher::new(),
             counters: SlotCounters::default(),
@@ -198,6 +200,17 @@ impl Live {
         if now - self.checked >= Duration::from_secs(1) || all {
             self.checked = now;
             self.check_losses()?;
+            if let Some(m) = &setup.metrics {
+                m.write().unwrap_or_else(|p| p.into_inner()).set_source(
+                    vigil_metrics::snapshot::SourceCounts {
+                        source: "fim".into(),
+                        received: self.counters.emitted,
+                        ringbuf_full: self.counters.ringbuf_drops,
+                        inflight_full: self.counters.state_drops,
+                        undecodable: self.malformed_total,
+                    },
+                );
+            }
         }
         out.flush().context("flush FIM events")
     }
@@ -218,6 +231,7 @@ impl Live {
         if malformed > 0 {
             self.lost = true;
         }
+        self.malformed_total += malformed;
         self.counters = c;
         Ok(())
     }
@@ -363,6 +377,7 @@ impl Live {
             previous_path: previous.as_deref(),
             seen_path: p.who.seen.as_deref(),
         };
+        setup.figures(|f| f.count_change(fim_json::action(change.as_ref(), Some(&live))));
         let mut w = JsonWriter::new();
         fim_json::write_change(
             &mut w,

@@ -2,3 +2,5 @@
 
 pub mod fim;
 pub mod fim_live;
+pub mod metrics;
+pub mod security;

@@ -181,6 +181,16 @@ impl Trace {
     reason = "the child is returned; callers wait for it"
 )]
 pub fn spawn_until(cmd: &mut Command, ready: &str) -> Child {
+    spawn_until_seen(cmd, ready).0
+}
+
+/// Like [`spawn_until`], also returning the stderr seen until `ready`.
+#[allow(
+    dead_code,
+    clippy::zombie_processes,
+    reason = "not every test uses it; the child is returned"
+)]
+pub fn spawn_until_seen(cmd: &mut Command, ready: &str) -> (Child, String) {
     let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
@@ -194,7 +204,7 @@ pub fn spawn_until(cmd: &mut Command, ready: &str) -> Child {
         if line.contains(ready) {
             // Keep reading: a closed pipe would kill the child's last words.
             std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-            return child;
+            return (child, seen);
         }
     }
 }

@@ -1,0 +1,173 @@
+//! The security signals' part of the ABI (`struct vigil_sec_event` and its
+//! maps), mirrored from `bpf/include/vigil/abi.h`.
+
+use crate::{Pod, COMM_LEN};
+
+/// `VIGIL_SEC_DATA_MAX`, `VIGIL_MODULE_NAME_LEN`.
+pub const SEC_DATA_MAX: usize = 3 * 4096;
+pub const MODULE_NAME_LEN: usize = 56;
+
+/// `enum vigil_sec_signal`.
+pub mod signal {
+    pub const EXEC: u32 = 1;
+    pub const EXIT: u32 = 2;
+    pub const CONNECT: u32 = 3;
+    pub const CONNECT_ERROR: u32 = 4;
+    pub const FILE_ACCESS: u32 = 5;
+    pub const PRIVILEGE: u32 = 6;
+    pub const MODULE: u32 = 7;
+}
+
+/// `enum vigil_proc_category`, in index order.
+pub const PROC_CATEGORIES: usize = 4;
+pub const PROC_CATEGORY_NAMES: [&str; PROC_CATEGORIES] =
+    ["system", "user", "container", "suspicious"];
+pub const PROC_SUSPICIOUS: u32 = 3;
+
+/// `enum vigil_suspicion` (bitmask), with the names events report.
+pub mod suspicion {
+    pub const INLINE_CODE: u32 = 1 << 0;
+    pub const DAEMON_CHILD: u32 = 1 << 1;
+    pub const TMP_EXEC: u32 = 1 << 2;
+    pub const MEMFD_EXEC: u32 = 1 << 3;
+    pub const DELETED_EXEC: u32 = 1 << 4;
+    pub const NAMES: [(u32, &str); 5] = [
+        (INLINE_CODE, "interpreter_inline_code"),
+        (DAEMON_CHILD, "interpreter_under_network_daemon"),
+        (TMP_EXEC, "exec_from_world_writable_dir"),
+        (MEMFD_EXEC, "exec_from_memfd"),
+        (DELETED_EXEC, "exec_of_deleted_binary"),
+    ];
+}
+
+/// `enum vigil_conn_direction`, `enum vigil_conn_protocol`, `enum vigil_conn_error`.
+pub const CONN_DIRECTIONS: usize = 2;
+pub const CONN_DIRECTION_NAMES: [&str; CONN_DIRECTIONS] = ["in", "out"];
+pub const PROTOCOLS: usize = 2;
+pub const PROTOCOL_NAMES: [&str; PROTOCOLS] = ["tcp", "udp"];
+pub const CONN_ERRORS: usize = 5;
+pub const CONN_ERROR_NAMES: [&str; CONN_ERRORS] =
+    ["timeout", "refused", "reset", "unreachable", "other"];
+
+/// `enum vigil_severity`, `enum vigil_access_op`.
+pub const SEVERITIES: usize = 3;
+pub const SEVERITY_NAMES: [&str; SEVERITIES] = ["critical", "warning", "info"];
+pub const ACCESS_OPS: usize = 2;
+pub const ACCESS_OP_NAMES: [&str; ACCESS_OPS] = ["read", "write"];
+
+/// `enum vigil_priv_call`.
+pub const PRIV_CALLS: usize = 7;
+pub const PRIV_CALL_NAMES: [&str; PRIV_CALLS] = [
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "capset",
+];
+pub const PRIV_CAPSET: u32 = 6;
+
+/// `enum vigil_module_action`, `enum vigil_result`.
+pub const MODULE_ACTIONS: usize = 3;
+pub const MODULE_ACTION_NAMES: [&str; MODULE_ACTIONS] = ["load", "load_file", "unload"];
+pub const RESULTS: usize = 2;
+pub const RESULT_NAMES: [&str; RESULTS] = ["success", "failure"];
+
+/// `enum vigil_sensitive_flags`.
+pub mod sensitive {
+    pub const WHOLE_DIR: u32 = 1 << 0;
+    pub const HAS_NAMES: u32 = 1 << 1;
+}
+
+/// `struct vigil_sec_event` without its trailing `data[]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecEventFixed {
+    pub hdr: crate::EventHeader,
+    pub cgroup_id: u64,
+    pub mntns: u64,
+    pub ino: u64,
+    pub ret: i64,
+    pub caps: [u64; 2],
+    pub args: [u64; 3],
+    pub signal: u32,
+    pub ppid: u32,
+    pub auid: u32,
+    pub sessionid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub category: u32,
+    pub suspicion: u32,
+    pub kind: u32,
+    pub result: u32,
+    pub ids: [u32; 8],
+    pub dev: u32,
+    pub pidns_level: u32,
+    pub family: u16,
+    pub protocol: u16,
+    pub sport: u16,
+    pub dport: u16,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    pub pcomm: [u8; COMM_LEN],
+    pub op: u16,
+    pub path_flags: u16,
+    pub cmdline_len: u16,
+    pub path_len: u16,
+    pub arg_len: u16,
+    pub _pad: [u16; 3],
+}
+
+/// `struct vigil_security_config`: `security_config[0]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecurityConfig {
+    pub agent_tgid: u32,
+    pub sample_mask: u32,
+    pub uid_min: u32,
+    pub _pad: u32,
+}
+
+/// `struct vigil_sensitive_key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SensitiveKey {
+    pub dir_ino: u64,
+    pub name_hash: u64,
+    pub dev: u32,
+    pub _pad: u32,
+}
+
+/// `struct vigil_sensitive_rule`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SensitiveRule {
+    pub severity: u32,
+    pub flags: u32,
+}
+
+/// `struct vigil_security_counters`, one per CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SecurityCounters {
+    pub exec: [u64; PROC_CATEGORIES],
+    pub exit: [u64; PROC_CATEGORIES],
+    pub forks: u64,
+    pub established: u64,
+    pub closed: u64,
+    pub sampled_out: u64,
+    pub connect: [[u64; PROTOCOLS]; CONN_DIRECTIONS],
+    pub connect_error: [u64; CONN_ERRORS],
+    pub _pad0: [u64; 3],
+    pub file_access: [[u64; ACCESS_OPS]; SEVERITIES],
+    pub privilege: [[u64; RESULTS]; PRIV_CALLS],
+    pub module: [[u64; RESULTS]; MODULE_ACTIONS],
+}
+
+// SAFETY: repr(C), explicit padding, any bit pattern valid.
+unsafe impl Pod for SecEventFixed {}
+unsafe impl Pod for SecurityConfig {}
+unsafe impl Pod for SensitiveKey {}
+unsafe impl Pod for SensitiveRule {}
+unsafe impl Pod for SecurityCounters {}

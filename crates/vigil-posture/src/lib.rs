@@ -1,0 +1,348 @@
+//! Static security posture of a Linux host, as metric families.
+//!
+//! Each category (sshd, sysctl, accounts, …) lives in its own module and
+//! reads plain files under [`Host::root`], so the same code runs on the real
+//! host (`/`) and on a fixture tree. A collector never fails the whole
+//! collection: a missing or unreadable file becomes a value or a label, and
+//! each category reports `security_posture_collector_up{category,reason}`.
+//!
+//! The crate has no exporter dependency; the caller renders [`Family`]s in
+//! whatever exposition format it serves.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+mod read;
+mod walk;
+
+mod accounts;
+mod auditd;
+mod coredump;
+mod cron;
+mod firewall;
+mod kernel;
+mod listening;
+mod lockdown;
+mod lsm;
+mod modules;
+mod mount;
+mod password_aging;
+mod processes;
+mod sshd;
+mod sudoers;
+mod suid;
+mod sysctl;
+mod time_sync;
+mod world_writable;
+
+/// Prometheus metric type of a family. Posture values are almost all gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One metric family: a name, its help text, its type and its samples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Family {
+    pub name: String,
+    pub help: String,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+/// One sample of a family: its labels (in order) and its value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+/// The host to inspect. Every file is read below `root`: `/` normally, a
+/// fixture tree in tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    pub root: PathBuf,
+}
+
+impl Host {
+    /// `rel` (an absolute host path or a relative one) below the root.
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel.trim_start_matches('/'))
+    }
+
+    /// Whether this is the running system (`/`), where external commands
+    /// describe the same host the files do.
+    pub(crate) fn is_live(&self) -> bool {
+        self.root == Path::new("/")
+    }
+}
+
+impl Family {
+    pub(crate) fn gauge(name: &str, help: &str) -> Family {
+        Family {
+            name: name.to_string(),
+            help: help.to_string(),
+            kind: Kind::Gauge,
+            samples: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.samples.push(Sample {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value,
+        });
+    }
+
+    /// Builder form of [`Family::push`].
+    pub(crate) fn with(mut self, labels: &[(&str, &str)], value: f64) -> Family {
+        self.push(labels, value);
+        self
+    }
+}
+
+/// 1.0 for true, 0.0 for false: how posture booleans are exposed.
+pub(crate) fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Why a category is down, as a bounded label value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reason {
+    NotFound,
+    PermissionDenied,
+    Unreadable,
+    CommandFailed,
+    Timeout,
+    Panicked,
+}
+
+impl Reason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotFound => "not_found",
+            Reason::PermissionDenied => "permission_denied",
+            Reason::Unreadable => "unreadable",
+            Reason::CommandFailed => "command_failed",
+            Reason::Timeout => "timeout",
+            Reason::Panicked => "panicked",
+        }
+    }
+}
+
+/// What one collector produced. `status` is about the category's primary
+/// source; secondary sources report their absence in their own families.
+pub(crate) struct Collected {
+    pub(crate) families: Vec<Family>,
+    pub(crate) status: Result<(), Reason>,
+}
+
+impl Collected {
+    pub(crate) fn up(families: Vec<Family>) -> Collected {
+        Collected {
+            families,
+            status: Ok(()),
+        }
+    }
+
+    pub(crate) fn down(families: Vec<Family>, reason: Reason) -> Collected {
+        Collected {
+            families,
+            status: Err(reason),
+        }
+    }
+}
+
+type CollectFn = fn(&Host) -> Collected;
+
+// The category name is the module name, so the two cannot drift apart.
+macro_rules! collectors {
+    ($($m:ident),* $(,)?) => {
+        const CATEGORIES: &[&str] = &[$(stringify!($m)),*];
+        const COLLECTORS: &[(&str, CollectFn)] = &[$((stringify!($m), $m::collect)),*];
+    };
+}
+
+collectors!(
+    sshd,
+    password_aging,
+    sysctl,
+    lsm,
+    lockdown,
+    accounts,
+    sudoers,
+    suid,
+    world_writable,
+    listening,
+    firewall,
+    mount,
+    coredump,
+    auditd,
+    kernel,
+    modules,
+    cron,
+    time_sync,
+);
+
+/// The names of every category, in collection order.
+pub fn categories() -> &'static [&'static str] {
+    CATEGORIES
+}
+
+/// Runs every collector, then adds `security_posture_collector_up` and
+/// `security_posture_collector_duration_seconds` for each category.
+/// Families without samples are left out.
+pub fn collect_all(host: &Host) -> Vec<Family> {
+    let mut out = Vec::new();
+    let mut up = Family::gauge(
+        "security_posture_collector_up",
+        "1 when the category's primary source was read; reason says why not (ok when up).",
+    );
+    let mut duration = Family::gauge(
+        "security_posture_collector_duration_seconds",
+        "Wall-clock time the category's collector took, in seconds.",
+    );
+    for (category, collect) in COLLECTORS {
+        let started = Instant::now();
+        // A bug in one collector must not cost the others their metrics.
+        let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collect(host)))
+            .unwrap_or_else(|_| Collected::down(Vec::new(), Reason::Panicked));
+        let elapsed = started.elapsed().as_secs_f64();
+        let reason = match collected.status {
+            Ok(()) => "ok",
+            Err(r) => r.as_str(),
+        };
+        up.push(
+            &[("category", category), ("reason", reason)],
+            flag(collected.status.is_ok()),
+        );
+        duration.push(&[("category", category)], elapsed);
+        out.extend(
+            collected
+                .families
+                .into_iter()
+                .filter(|f| !f.samples.is_empty()),
+        );
+    }
+    out.push(up);
+    out.push(duration);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Fixture trees and lookups shared by the collectors' unit tests.
+
+    use super::{Family, Host};
+    use std::path::Path;
+
+    pub(crate) struct Fixture {
+        pub(crate) dir: tempfile::TempDir,
+        pub(crate) host: Host,
+    }
+
+    impl Fixture {
+        pub(crate) fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let host = Host {
+                root: dir.path().to_path_buf(),
+            };
+            Fixture { dir, host }
+        }
+
+        /// Writes `content` at `rel` below the fixture root, creating parents.
+        pub(crate) fn file(&self, rel: &str, content: &str) -> &Fixture {
+            let p = self.dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap_or(Path::new("/"))).expect("mkdir");
+            std::fs::write(&p, content).expect("write fixture");
+            self
+        }
+
+        pub(crate) fn mkdir(&self, rel: &str) -> &Fixture {
+            std::fs::create_dir_all(self.dir.path().join(rel)).expect("mkdir");
+            self
+        }
+    }
+
+    /// The value of the sample of `name` whose labels include all of `labels`.
+    pub(crate) fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        fams.iter()
+            .filter(|f| f.name == name)
+            .flat_map(|f| f.samples.iter())
+            .find(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|s| s.value)
+    }
+
+    pub(crate) fn has(fams: &[Family], name: &str) -> bool {
+        fams.iter().any(|f| f.name == name && !f.samples.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::{value, Fixture};
+    use super::*;
+
+    #[test]
+    fn empty_root_reports_every_category_without_panicking() {
+        let fx = Fixture::new();
+        let fams = collect_all(&fx.host);
+        for c in categories() {
+            assert!(
+                value(&fams, "security_posture_collector_up", &[("category", c)]).is_some(),
+                "no collector_up for {c}"
+            );
+            assert!(value(
+                &fams,
+                "security_posture_collector_duration_seconds",
+                &[("category", c)]
+            )
+            .is_some());
+        }
+        // The sshd config is missing: down, with the reason as a label.
+        assert_eq!(
+            value(
+                &fams,
+                "security_posture_collector_up",
+                &[("category", "sshd"), ("reason", "not_found")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&fams, "security_posture_sshd_config_present", &[]),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn family_names_are_unique() {
+        let fx = Fixture::new();
+        fx.file("etc/ssh/sshd_config", "PermitRootLogin no\n")
+            .file("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+            .file("proc/sys/kernel/osrelease", "6.1.0\n");
+        let fams = collect_all(&fx.host);
+        let mut names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+        let before = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate family names");
+    }
+
+    #[test]
+    fn categories_match_collectors() {
+        assert!(categories().len() >= 16);
+        assert_eq!(categories().len(), COLLECTORS.len());
+    }
+}

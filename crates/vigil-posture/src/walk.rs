@@ -1,0 +1,129 @@
+//! A bounded walk of system directories, shared by the SUID and
+//! world-writable scans. A posture scrape must stay cheap on any host: the
+//! walk stays on each start directory's filesystem, skips /proc, /sys and
+//! /dev, never follows symbolic links, visits each directory once, and stops
+//! after a fixed number of entries.
+
+use crate::Host;
+use std::collections::HashSet;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Entries one scan may visit before it reports itself truncated.
+pub(crate) const MAX_ENTRIES: usize = 500_000;
+
+#[derive(Debug, Default)]
+pub(crate) struct WalkSummary {
+    /// Start directories that exist on this host.
+    pub(crate) roots_found: usize,
+    pub(crate) entries: usize,
+    pub(crate) truncated: bool,
+    /// Directories that could not be listed (permissions, races).
+    pub(crate) unreadable_dirs: usize,
+}
+
+/// Follows symbolic links of a start directory inside the host root: on a
+/// merged-/usr host `/bin` is a link to `usr/bin`, and on a fixture tree an
+/// absolute link must not escape to the real host.
+fn resolve_in_root(host: &Host, rel: &str) -> PathBuf {
+    let mut path = host.path(rel);
+    for _ in 0..8 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = if target.is_absolute() {
+            host.path(&target.to_string_lossy())
+        } else {
+            path.parent().unwrap_or(&host.root).join(target)
+        };
+    }
+    path
+}
+
+/// Calls `visit` with every entry (start directories included, symbolic
+/// links included with their own `lstat` metadata) below `roots`.
+pub(crate) fn walk(
+    host: &Host,
+    roots: &[&str],
+    max_entries: usize,
+    mut visit: impl FnMut(&Path, &Metadata),
+) -> WalkSummary {
+    let skip: Vec<PathBuf> = ["proc", "sys", "dev"]
+        .iter()
+        .map(|d| host.path(d))
+        .collect();
+    let mut seen_dirs: HashSet<(u64, u64)> = HashSet::new();
+    let mut sum = WalkSummary::default();
+    for rel in roots {
+        let start = resolve_in_root(host, rel);
+        let Ok(meta) = std::fs::symlink_metadata(&start) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        sum.roots_found += 1;
+        if !seen_dirs.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        let dev = meta.dev();
+        if sum.entries >= max_entries {
+            sum.truncated = true;
+            return sum;
+        }
+        sum.entries += 1;
+        visit(&start, &meta);
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                sum.unreadable_dirs += 1;
+                continue;
+            };
+            for entry in rd.filter_map(Result::ok) {
+                if sum.entries >= max_entries {
+                    sum.truncated = true;
+                    return sum;
+                }
+                let path = entry.path();
+                let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                sum.entries += 1;
+                visit(&path, &meta);
+                if meta.is_dir()
+                    && meta.dev() == dev
+                    && !skip.contains(&path)
+                    && seen_dirs.insert((meta.dev(), meta.ino()))
+                {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Fixture;
+
+    #[test]
+    fn caps_entries_and_dedups_linked_roots() {
+        let fx = Fixture::new();
+        for i in 0..10 {
+            fx.file(&format!("usr/bin/f{i}"), "");
+        }
+        std::os::unix::fs::symlink("/usr/bin", fx.dir.path().join("bin")).expect("symlink");
+        let mut n = 0;
+        let s = walk(&fx.host, &["/usr/bin", "/bin"], 1000, |_, _| n += 1);
+        assert_eq!(s.roots_found, 2);
+        assert_eq!(n, 11, "the linked /bin is the same directory");
+        assert!(!s.truncated);
+
+        let s = walk(&fx.host, &["/usr/bin"], 5, |_, _| {});
+        assert!(s.truncated);
+        assert_eq!(s.entries, 5);
+    }
+}
