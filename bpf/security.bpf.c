@@ -257,42 +257,63 @@ static __always_inline __u32 letter_bit(__u8 c)
 	return 0;
 }
 
-/* Does any argument after argv[0] hold an option cluster ("-c", "-ec")
- * with one of `letters`? */
-static __always_inline bool inline_code(const __u8 *cmd, __u32 len, __u32 letters)
+/*
+ * Does any argument after argv[0] hold an option cluster ("-c", "-ec")
+ * with one of `letters`?  One step per command-line byte; the state is a
+ * few saturating values: the argument index (0, 1, more), the position in
+ * the argument (0, 1, more), and whether it is an option cluster.
+ */
+struct inline_scan {
+	__u32 len, letters, arg, pos, opt, found;
+};
+
+static long inline_step(__u32 i, void *ctx)
 {
-	bool at_start = true, in_opt = false, first = true;
-	__u8 prev = 0;
+	struct inline_scan *st = ctx;
+	struct vigil_sec_event *ev;
+	__u32 zero = 0;
+	__u8 c;
+
+	ev = bpf_map_lookup_elem(&security_scratch, &zero);
+	if (!ev || i >= st->len)
+		return 1;
+	c = ev->data[i & (VIGIL_CMDLINE_MAX - 1)];
+	if (c == 0) {
+		if (st->arg < 2)
+			st->arg++;
+		st->pos = 0;
+		st->opt = 0;
+		return 0;
+	}
+	if (st->pos == 0)
+		st->opt = st->arg > 0 && c == '-';
+	else if (st->pos == 1 && c == '-')
+		st->opt = 0; /* "--long" options are not clusters */
+	else if (st->opt && (letter_bit(c) & st->letters)) {
+		st->found = 1;
+		return 1;
+	}
+	if (st->pos < 2)
+		st->pos++;
+	return 0;
+}
+
+/* Without bpf_loop, only the first bytes are scanned. */
+#define VIGIL_INLINE_LEGACY_BYTES 64
+
+static __always_inline bool inline_code(__u32 len, __u32 letters, bool use_bpf_loop)
+{
+	struct inline_scan st = { .len = len, .letters = letters };
 	int i;
 
-	for (i = 0; i < VIGIL_CMDLINE_MAX; i++) {
-		__u8 c;
-
-		if (i >= len)
-			break;
-		c = cmd[i];
-		if (c == 0) {
-			at_start = true;
-			in_opt = false;
-			first = false;
-			continue;
-		}
-		if (at_start) {
-			at_start = false;
-			in_opt = !first && c == '-';
-			prev = c;
-			continue;
-		}
-		/* "--long" options are not clusters. */
-		if (in_opt && prev == '-' && c == '-' ) {
-			in_opt = false;
-			continue;
-		}
-		prev = c;
-		if (in_opt && (letter_bit(c) & letters))
-			return true;
+	if (use_bpf_loop) {
+		bpf_loop(VIGIL_CMDLINE_MAX, inline_step, &st, 0);
+	} else {
+		for (i = 0; i < VIGIL_INLINE_LEGACY_BYTES; i++)
+			if (inline_step(i, &st))
+				break;
 	}
-	return false;
+	return st.found;
 }
 
 /* The interpreters entry for a comm, also as "python3.11" -> "python". */
@@ -320,6 +341,24 @@ static __always_inline __u32 *interpreter_of(char comm[VIGIL_COMM_LEN])
 		if (i >= cut)
 			comm[i] = 0;
 	return bpf_map_lookup_elem(&interpreters, comm);
+}
+
+/*
+ * argv[0] as a comm, when it is a bare name: how a multi-call binary
+ * (busybox) is told which tool to be.  A path in argv[0] gives nothing
+ * here; the kernel already took its basename for the comm.
+ */
+static __always_inline bool argv0_name(const __u8 *cmd, __u32 len, char out[VIGIL_COMM_LEN])
+{
+	int i;
+
+	if (!len || bpf_probe_read_kernel_str(out, VIGIL_COMM_LEN, cmd) <= 1)
+		return false;
+#pragma unroll
+	for (i = 0; i < VIGIL_COMM_LEN; i++)
+		if (out[i] == '/')
+			return false;
+	return true;
 }
 
 static __always_inline bool has_prefix(const char *s, const char *p, int n)
@@ -435,8 +474,16 @@ static __always_inline int handle_exec(struct trace_event_raw_sched_process_exec
 
 	bpf_get_current_comm(comm, sizeof(comm));
 	letters = interpreter_of(comm);
+	if (!letters) {
+		/* A multi-call binary run through a link keeps its own comm
+		 * ("exe" for busybox's /proc/self/exe): argv[0] names the tool. */
+		char name0[VIGIL_COMM_LEN] = {};
+
+		if (argv0_name(ev->data, ev->cmdline_len, name0))
+			letters = interpreter_of(name0);
+	}
 	if (letters) {
-		if (inline_code(ev->data, ev->cmdline_len, *letters))
+		if (inline_code(ev->cmdline_len, *letters, use_bpf_loop))
 			suspicion |= VIGIL_SUSP_INLINE_CODE;
 		daemon = bpf_map_lookup_elem(&daemons, ev->pcomm);
 		if (daemon)

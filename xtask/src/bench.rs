@@ -64,6 +64,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some("opens") => bench_opens(&args[1..]),
         Some("scan") => crate::bench_scan::run(&args[1..]),
         Some("churn") => crate::bench_churn::run(&args[1..]),
+        Some(k @ ("exec" | "connect" | "scrape")) => crate::bench_security::run(k, &args[1..]),
         _ => Err(
             "usage: cargo xtask bench opens [ITERATIONS] [ROUNDS] | bench scan [TREE] [ROUNDS]"
                 .into(),

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_churn;
 mod bench_scan;
+mod bench_security;
 mod bpf_build;
 mod cpio;
 mod debian;
@@ -21,6 +22,9 @@ commands:
   bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
   bench scan [TREE] [R]   a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
   bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs nothing
+  bench exec [N] [R]      exec storm: vigil events vs execsnoop vs nothing
+  bench connect [N] [R]   loopback TCP connect storm: vigil events vs tcpconnect vs nothing
+  bench scrape [SERIES]   /metrics latency with SERIES top-N series, and the agent's RSS
   build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
   check-bpf               fail if the committed objects differ from a fresh build
   build-guest-trace ARCH  build the static C guest tracer (x86_64, aarch64) into target/guest-trace/
@@ -66,6 +70,8 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "bench-open-loop" => bench::open_loop(rest),
         "bench-churn-loop" => bench_churn::churn_loop(rest),
+        "bench-exec-loop" => bench_security::exec_loop(rest),
+        "bench-connect-loop" => bench_security::connect_loop(rest),
         "build-bpf" => bpf_build::build(rest),
         "check-bpf" => bpf_build::check(rest),
         "gen-vmlinux" => vmlinux::run(rest),

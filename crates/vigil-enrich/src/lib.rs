@@ -38,7 +38,7 @@ impl Enricher {
     pub fn new() -> Self {
         Self {
             names: names::NameCache::new(),
-            host_mntns: process::own_mntns(),
+            host_mntns: process::host_mntns(),
         }
     }
 

@@ -14,9 +14,15 @@ pub fn parent(ppid: u32) -> (Option<String>, Option<String>) {
     (name, exe)
 }
 
-/// This process's mount namespace inode number.
-pub fn own_mntns() -> Option<u64> {
-    let link = std::fs::read_link("/proc/self/ns/mnt").ok()?;
-    let s = link.to_str()?;
-    s.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
+/// The host's mount namespace: init's (pid 1), which a sandboxed agent
+/// (systemd's ProtectSystem= and friends give it a namespace of its own)
+/// must compare with; this process's own when pid 1's is not readable.
+pub fn host_mntns() -> Option<u64> {
+    ["/proc/1/ns/mnt", "/proc/self/ns/mnt"]
+        .iter()
+        .find_map(|p| {
+            let link = std::fs::read_link(p).ok()?;
+            let s = link.to_str()?;
+            s.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
+        })
 }

@@ -27,6 +27,27 @@ pub enum DecodeError {
     BadSecurityField(String),
 }
 
+/// The who-data of any fixed record that carries it (FIM, security: the
+/// same field names in the ABI).
+macro_rules! who_of {
+    ($f:expr, $exe:expr, $cwd:expr, $cmdline:expr) => {{
+        let unset = |v: u32| (v != u32::MAX).then_some(v);
+        Who {
+            task: Decoder::task(&$f.hdr),
+            ppid: $f.ppid,
+            euid: $f.euid,
+            egid: $f.egid,
+            auid: unset($f.auid),
+            sessionid: unset($f.sessionid),
+            cgroup_id: $f.cgroup_id,
+            mntns: $f.mntns,
+            exe: $exe,
+            cwd: $cwd,
+            args: split_args($cmdline),
+        }
+    }};
+}
+
 pub struct Decoder {
     clock: MonotonicClock,
 }
@@ -147,22 +168,9 @@ impl Decoder {
             }
             Some(below)
         });
-        let unset = |v: u32| (v != u32::MAX).then_some(v);
         Ok(FimEvent {
             time: self.clock.to_system_time(f.hdr.ts_ns),
-            who: Who {
-                task: Self::task(&f.hdr),
-                ppid: f.ppid,
-                euid: f.euid,
-                egid: f.egid,
-                auid: unset(f.auid),
-                sessionid: unset(f.sessionid),
-                cgroup_id: f.cgroup_id,
-                mntns: f.mntns,
-                exe: exe.to_vec(),
-                cwd: cwd.to_vec(),
-                args: split_args(cmdline),
-            },
+            who: who_of!(f, exe.to_vec(), cwd.to_vec(), cmdline),
             op,
             backend: f.backend,
             ret: f.ret,
@@ -248,7 +256,6 @@ impl Decoder {
             },
             other => return Err(bad(format!("unknown signal {other}"))),
         };
-        let unset = |v: u32| (v != u32::MAX).then_some(v);
         let n = f
             .pcomm
             .iter()
@@ -256,22 +263,15 @@ impl Decoder {
             .unwrap_or(f.pcomm.len());
         Ok(SecurityEvent {
             time: self.clock.to_system_time(f.hdr.ts_ns),
-            who: Who {
-                task: Self::task(&f.hdr),
-                ppid: f.ppid,
-                euid: f.euid,
-                egid: f.egid,
-                auid: unset(f.auid),
-                sessionid: unset(f.sessionid),
-                cgroup_id: f.cgroup_id,
-                mntns: f.mntns,
-                exe: match &signal {
+            who: who_of!(
+                f,
+                match &signal {
                     Signal::Exec { binary, .. } => binary.bytes.clone(),
                     _ => Vec::new(),
                 },
-                cwd: Vec::new(),
-                args: split_args(cmdline),
-            },
+                Vec::new(),
+                cmdline
+            ),
             parent_comm: f.pcomm[..n].to_vec(),
             pidns_level: f.pidns_level,
             category: name(&s::PROC_CATEGORY_NAMES, f.category, "category")?,

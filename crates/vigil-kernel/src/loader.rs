@@ -33,6 +33,20 @@ pub enum ProgramState {
     AttachFailed(String),
 }
 
+impl ProgramState {
+    /// Which of a program's flavours speaks for it: the one that runs, or
+    /// else the one that came closest.
+    pub fn rank(&self) -> u8 {
+        match self {
+            ProgramState::Attached => 0,
+            ProgramState::Loaded => 1,
+            ProgramState::AttachFailed(_) => 2,
+            ProgramState::LoadFailed(_) => 3,
+            ProgramState::NotSelected(_) => 4,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ProgramStatus {
     pub object: &'static str,
@@ -210,18 +224,11 @@ impl LoadedObject {
     /// The state of `base`'s most relevant flavour: the one that runs, or
     /// else the reason none does.
     pub fn state_of(&self, base: &str) -> Option<&ProgramState> {
-        let rank = |s: &ProgramState| match s {
-            ProgramState::Attached => 0,
-            ProgramState::Loaded => 1,
-            ProgramState::AttachFailed(_) => 2,
-            ProgramState::LoadFailed(_) => 3,
-            ProgramState::NotSelected(_) => 4,
-        };
         self.programs
             .iter()
             .filter(|s| base_name(&s.name) == base)
             .map(|s| &s.state)
-            .min_by_key(|s| rank(s))
+            .min_by_key(|s| s.rank())
     }
 
     /// Attaches a loaded program to one more syscall tracepoint (one program

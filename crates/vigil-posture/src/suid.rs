@@ -2,8 +2,9 @@
 //! each one runs with its owner's (usually root's) privileges, so an
 //! unexpected one is a privilege-escalation path.
 
-use crate::walk::{walk, MAX_ENTRIES};
-use crate::{flag, Collected, Family, Host, Reason};
+use crate::walk::{scan_families, scanned, walk, MAX_ENTRIES};
+use crate::Collected;
+use crate::{Family, Host};
 use std::os::unix::fs::MetadataExt;
 
 const DIRS: &[&str] = &[
@@ -33,33 +34,16 @@ fn scan(host: &Host, max_entries: usize) -> Collected {
         }
     });
     let truncated = if sum.truncated { "true" } else { "false" };
-    let families = vec![
+    let mut families = vec![
         Family::gauge(
             "security_posture_suid_binaries",
             "Regular files with the set-user-ID (kind=suid) or set-group-ID (kind=sgid) bit in the system binary directories.",
         )
         .with(&[("kind", "suid"), ("truncated", truncated)], suid as f64)
         .with(&[("kind", "sgid"), ("truncated", truncated)], sgid as f64),
-        Family::gauge(
-            "security_posture_suid_scan_truncated",
-            "1 when the scan stopped at its entry cap, so the counts are lower bounds.",
-        )
-        .with(&[], flag(sum.truncated)),
-        Family::gauge(
-            "security_posture_suid_scan_entries",
-            "Directory entries the scan visited.",
-        )
-        .with(&[], sum.entries as f64),
-        Family::gauge(
-            "security_posture_suid_scan_unreadable_dirs",
-            "Directories the scan could not list.",
-        )
-        .with(&[], sum.unreadable_dirs as f64),
     ];
-    if sum.roots_found == 0 {
-        return Collected::down(families, Reason::NotFound);
-    }
-    Collected::up(families)
+    families.extend(scan_families("suid", &sum));
+    scanned(families, &sum)
 }
 
 #[cfg(test)]

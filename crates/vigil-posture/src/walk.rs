@@ -4,7 +4,7 @@
 //! /dev, never follows symbolic links, visits each directory once, and stops
 //! after a fixed number of entries.
 
-use crate::Host;
+use crate::{flag, Collected, Family, Host, Reason};
 use std::collections::HashSet;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -21,6 +21,34 @@ pub(crate) struct WalkSummary {
     pub(crate) truncated: bool,
     /// Directories that could not be listed (permissions, races).
     pub(crate) unreadable_dirs: usize,
+}
+
+/// The `security_posture_<category>_scan_*` families every walk reports.
+pub(crate) fn scan_families(category: &str, sum: &WalkSummary) -> Vec<Family> {
+    let name = |what: &str| format!("security_posture_{category}_scan_{what}");
+    vec![
+        Family::gauge(
+            &name("truncated"),
+            "1 when the scan stopped at its entry cap, so the counts are lower bounds.",
+        )
+        .with(&[], flag(sum.truncated)),
+        Family::gauge(&name("entries"), "Directory entries the scan visited.")
+            .with(&[], sum.entries as f64),
+        Family::gauge(
+            &name("unreadable_dirs"),
+            "Directories the scan could not list.",
+        )
+        .with(&[], sum.unreadable_dirs as f64),
+    ]
+}
+
+/// A walk's families, down when none of its start directories exists.
+pub(crate) fn scanned(families: Vec<Family>, sum: &WalkSummary) -> Collected {
+    if sum.roots_found == 0 {
+        Collected::down(families, Reason::NotFound)
+    } else {
+        Collected::up(families)
+    }
 }
 
 /// Follows symbolic links of a start directory inside the host root: on a

@@ -4,8 +4,9 @@
 //! /tmp) are safe by design and not counted; symbolic links always carry
 //! mode 777 and are ignored.
 
-use crate::walk::{walk, MAX_ENTRIES};
-use crate::{flag, Collected, Family, Host, Reason};
+use crate::walk::{scan_families, scanned, walk, MAX_ENTRIES};
+use crate::Collected;
+use crate::{Family, Host};
 use std::os::unix::fs::MetadataExt;
 
 const DIRS: &[&str] = &["/etc", "/usr", "/bin", "/sbin", "/lib", "/boot", "/var/lib"];
@@ -31,33 +32,16 @@ fn scan(host: &Host, max_entries: usize) -> Collected {
         }
     });
     let truncated = if sum.truncated { "true" } else { "false" };
-    let families = vec![
+    let mut families = vec![
         Family::gauge(
             "security_posture_world_writable_files",
             "World-writable regular files (kind=file) and world-writable directories without the sticky bit (kind=dir) in system directories.",
         )
         .with(&[("kind", "file"), ("truncated", truncated)], files as f64)
         .with(&[("kind", "dir"), ("truncated", truncated)], dirs as f64),
-        Family::gauge(
-            "security_posture_world_writable_scan_truncated",
-            "1 when the scan stopped at its entry cap, so the counts are lower bounds.",
-        )
-        .with(&[], flag(sum.truncated)),
-        Family::gauge(
-            "security_posture_world_writable_scan_entries",
-            "Directory entries the scan visited.",
-        )
-        .with(&[], sum.entries as f64),
-        Family::gauge(
-            "security_posture_world_writable_scan_unreadable_dirs",
-            "Directories the scan could not list.",
-        )
-        .with(&[], sum.unreadable_dirs as f64),
     ];
-    if sum.roots_found == 0 {
-        return Collected::down(families, Reason::NotFound);
-    }
-    Collected::up(families)
+    families.extend(scan_families("world_writable", &sum));
+    scanned(families, &sum)
 }
 
 #[cfg(test)]

@@ -100,6 +100,12 @@ fn real_actions_become_security_events_with_who_data() {
     let _ = { tmp_pid }.wait();
     let _ = std::fs::remove_file(&tmp_in_tmp);
     assert!(run_status(Command::new("sh").args(["-c", "exit 0"])).success());
+    // A multi-call binary (busybox) keeps the comm of its own file: argv[0]
+    // names the interpreter.
+    let multi = dir.path().join("exe");
+    std::fs::copy("/bin/sh", &multi).unwrap();
+    let exec_a = format!("exec -a sh '{}' -c 'exit 0'", multi.display());
+    assert!(run_status(Command::new("bash").args(["-c", &exec_a])).success());
 
     // TCP: an accepted loopback connection, and a refused one.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -171,6 +177,17 @@ fn real_actions_become_security_events_with_who_data() {
         .as_array()
         .unwrap()
         .contains(&"interpreter_inline_code".into()));
+    let e = find("interpreter known by argv[0]", &|e| {
+        e["event"]["action"] == "process-exec"
+            && e["process"]["executable"] == multi.to_str().unwrap()
+    });
+    assert!(
+        sec(&e, "suspicious")
+            .as_array()
+            .unwrap()
+            .contains(&"interpreter_inline_code".into()),
+        "{e}"
+    );
     find("an exit under its exec's category", &|e| {
         e["event"]["action"] == "process-exit"
             && e["process"]["pid"] == tmp_pid_n

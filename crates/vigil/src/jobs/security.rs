@@ -117,18 +117,11 @@ pub fn program_rows(
     feature: &str,
     programs: &[vigil_kernel::loader::ProgramStatus],
 ) -> Vec<ProgramRow> {
-    let rank = |s: &ProgramState| match s {
-        ProgramState::Attached => 0,
-        ProgramState::Loaded => 1,
-        ProgramState::AttachFailed(_) => 2,
-        ProgramState::LoadFailed(_) => 3,
-        ProgramState::NotSelected(_) => 4,
-    };
     let mut best: Vec<(String, &ProgramState)> = Vec::new();
     for p in programs {
         let base = p.name.trim_end_matches(vigil_kernel::loader::LEGACY_SUFFIX);
         match best.iter_mut().find(|(b, _)| b == base) {
-            Some((_, st)) if rank(&p.state) < rank(st) => *st = &p.state,
+            Some((_, st)) if p.state.rank() < st.rank() => *st = &p.state,
             Some(_) => {}
             None => best.push((base.to_string(), &p.state)),
         }
