@@ -267,15 +267,23 @@ struct inline_scan {
 	__u32 len, letters, arg, pos, opt, found;
 };
 
-static long inline_step(__u32 i, void *ctx)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct inline_scan);
+} inline_state SEC(".maps");
+
+static __always_inline long inline_step_at(__u32 i)
 {
-	struct inline_scan *st = ctx;
 	struct vigil_sec_event *ev;
+	struct inline_scan *st;
 	__u32 zero = 0;
 	__u8 c;
 
+	st = bpf_map_lookup_elem(&inline_state, &zero);
 	ev = bpf_map_lookup_elem(&security_scratch, &zero);
-	if (!ev || i >= st->len)
+	if (!st || !ev || i >= st->len)
 		return 1;
 	c = ev->data[i & (VIGIL_CMDLINE_MAX - 1)];
 	if (c == 0) {
@@ -298,22 +306,35 @@ static long inline_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* Without bpf_loop, only the first bytes are scanned. */
-#define VIGIL_INLINE_LEGACY_BYTES 64
+static long inline_step(__u32 i, void *ctx)
+{
+	return inline_step_at(i);
+}
+
+/* Global: verified once, so the legacy loop stays cheap to verify. */
+__noinline long vigil_inline_step_global(__u32 i)
+{
+	return inline_step_at(i);
+}
 
 static __always_inline bool inline_code(__u32 len, __u32 letters, bool use_bpf_loop)
 {
-	struct inline_scan st = { .len = len, .letters = letters };
+	struct inline_scan *st;
+	__u32 zero = 0;
 	int i;
 
+	st = bpf_map_lookup_elem(&inline_state, &zero);
+	if (!st)
+		return false;
+	*st = (struct inline_scan){ .len = len, .letters = letters };
 	if (use_bpf_loop) {
-		bpf_loop(VIGIL_CMDLINE_MAX, inline_step, &st, 0);
+		bpf_loop(VIGIL_CMDLINE_MAX, inline_step, NULL, 0);
 	} else {
-		for (i = 0; i < VIGIL_INLINE_LEGACY_BYTES; i++)
-			if (inline_step(i, &st))
+		for (i = 0; i < VIGIL_CMDLINE_MAX; i++)
+			if (vigil_inline_step_global(i))
 				break;
 	}
-	return st.found;
+	return st->found;
 }
 
 /* The interpreters entry for a comm, also as "python3.11" -> "python". */

@@ -304,6 +304,8 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
         );
         return s;
     }
+    // FIM alone: the security signals have a step of their own below.
+    let _ = writeln!(s, "printf '[fim]\\nenabled = true\\n' > /tmp/fim-only.toml");
     for (backend, cases) in runs {
         s.push_str(&fim::prepare_script(cases));
         let watch: Vec<String> = cases
@@ -312,7 +314,7 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "vigil run --fim-backend {backend} --baseline /tmp/fim-{backend}.sqlite --events-out /tmp/fim-{backend}.json {} 2>/tmp/fim-{backend}.err &",
+            "vigil run --config /tmp/fim-only.toml --fim-backend {backend} --baseline /tmp/fim-{backend}.sqlite --events-out /tmp/fim-{backend}.json {} 2>/tmp/fim-{backend}.err &",
             watch.join(" ")
         );
         let _ = writeln!(s, "FP=$!");

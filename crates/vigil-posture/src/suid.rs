@@ -50,6 +50,7 @@ fn scan(host: &Host, max_entries: usize) -> Collected {
 mod tests {
     use super::*;
     use crate::testutil::{value, Fixture};
+    use crate::Reason;
     use std::os::unix::fs::PermissionsExt;
 
     fn chmod(fx: &Fixture, rel: &str, mode: u32) {
