@@ -4,7 +4,9 @@
 //!   libbpf-tools `execsnoop`, and under `vigil events` (every event
 //!   written, and alerts only, which is what `vigil run` writes).
 //! - `connect`: a loopback TCP connect storm, the same way against
-//!   libbpf-tools `tcpconnect`.
+//!   libbpf-tools `tcplife`, which hooks the same tracepoint
+//!   (`sock/inet_sock_set_state`); `tcpconnect` needs kprobes, which some
+//!   kernels (this project's CI host among them) cannot attach.
 //! - `scrape`: the endpoint's latency with 10k top-N series, and the
 //!   agent's memory.
 //!
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::repo_root;
 
 const EXECSNOOP: &str = "/usr/sbin/execsnoop";
-const TCPCONNECT: &str = "/usr/sbin/tcpconnect";
+const TCPLIFE: &str = "/usr/sbin/tcplife";
 
 /// The exec workload: `n` times fork + exec of /bin/true, waited for.
 pub fn exec_loop(args: &[String]) -> Result<(), String> {
@@ -125,11 +127,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn storm(kind: &str, args: &[String]) -> Result<(), String> {
     let (peer, peer_name, lp) = match kind {
         "exec" => (EXECSNOOP, "execsnoop (libbpf-tools)", "bench-exec-loop"),
-        _ => (
-            TCPCONNECT,
-            "tcpconnect (libbpf-tools)",
-            "bench-connect-loop",
-        ),
+        _ => (TCPLIFE, "tcplife (libbpf-tools)", "bench-connect-loop"),
     };
     let n: u64 = args
         .first()
@@ -164,6 +162,8 @@ fn storm(kind: &str, args: &[String]) -> Result<(), String> {
         for k in 0..modes.len() {
             let i = (k + round) % modes.len();
             let out = work.join(format!("out-{i}"));
+            // `vigil events -o` appends: one round's lines only.
+            let _ = fs::remove_file(&out);
             let child = start(modes[i], peer, &vigil, &out)?;
             let t = Instant::now();
             let st = Command::new(&xtask)
@@ -179,6 +179,11 @@ fn storm(kind: &str, args: &[String]) -> Result<(), String> {
             lines[i] = fs::read_to_string(&out)
                 .map(|t| t.lines().count() as u64)
                 .unwrap_or(0);
+            if modes[i] == Mode::Peer && lines[i] == 0 {
+                return Err(format!(
+                    "{peer} wrote nothing: did it attach? run it by hand"
+                ));
+            }
             eprintln!("round {round}: {:<52} {dt:.3}s", names[i]);
             secs[i].push(dt);
         }

@@ -23,7 +23,7 @@ commands:
   bench scan [TREE] [R]   a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
   bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs nothing
   bench exec [N] [R]      exec storm: vigil events vs execsnoop vs nothing
-  bench connect [N] [R]   loopback TCP connect storm: vigil events vs tcpconnect vs nothing
+  bench connect [N] [R]   loopback TCP connect storm: vigil events vs tcplife vs nothing
   bench scrape [SERIES]   /metrics latency with SERIES top-N series, and the agent's RSS
   build-bpf [ARCH...]     compile bpf/*.bpf.c into bpf/obj/<arch>/ with the pinned clang
   check-bpf               fail if the committed objects differ from a fresh build
