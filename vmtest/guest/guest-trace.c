@@ -334,6 +334,16 @@ static bool wanted(const char *base)
 		return tracepoint_exists("enter", base + 10);
 	if (!strncmp(base, "fim_", 4))
 		return true;
+	/* The security object: syscall hooks where the syscall exists, the
+	 * module tracepoint where the kernel has modules, the rest always. */
+	if (!strncmp(base, "sec_enter_", 10))
+		return tracepoint_exists("enter", base + 10);
+	if (!strncmp(base, "sec_exit_", 9))
+		return tracepoint_exists("exit", base + 9);
+	if (!strcmp(base, "sec_module_load"))
+		return exists(TRACEFS "/events/module/module_load");
+	if (!strncmp(base, "sec_", 4))
+		return true;
 	if (strncmp(base, "opens_", 6) || !(sys = strchr(base + 6, '_')))
 		return false;
 	snprintf(kind, sizeof(kind), "%.*s", (int)(sys - base - 6), base + 6);
@@ -746,10 +756,10 @@ static int cmd_probe(const char *objdir)
 	return 0;
 }
 
-/* ---- FIM: the aarch64 object must verify on the guest kernel ---- */
+/* ---- FIM and security: the aarch64 objects must verify on the guest kernel ---- */
 
 
-static int cmd_load_fim(const char *objdir)
+static int cmd_load(const char *objdir, const char *name)
 {
 	struct loader ld = {};
 	struct bpf_program *prog;
@@ -762,15 +772,15 @@ static int cmd_load_fim(const char *objdir)
 		return 1;
 	}
 	ld.has_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
-	snprintf(path, sizeof(path), "%s/fim.bpf.o", objdir);
+	snprintf(path, sizeof(path), "%s/%s.bpf.o", objdir, name);
 	obj = load_object(&ld, path);
 	if (!obj) {
-		printf("{\"object\":\"fim\",\"loaded\":false,\"failed\":%d}\n", ld.nfailed);
+		printf("{\"object\":\"%s\",\"loaded\":false,\"failed\":%d}\n", name, ld.nfailed);
 		return 1;
 	}
 	/* A program "did not load" only if no flavour of it did. */
-	printf("{\"object\":\"fim\",\"loaded\":true,\"bpf_loop\":%s,\"failed_flavours\":%d,\"unloaded\":[",
-	       ld.has_loop ? "true" : "false", ld.nfailed);
+	printf("{\"object\":\"%s\",\"loaded\":true,\"bpf_loop\":%s,\"failed_flavours\":%d,\"unloaded\":[",
+	       name, ld.has_loop ? "true" : "false", ld.nfailed);
 	bpf_object__for_each_program(prog, obj) {
 		char base[NAME_LEN];
 		bool is_legacy;
@@ -795,7 +805,7 @@ static int usage(void)
 {
 	fputs("usage: guest-trace opens [--json] [-o FILE] [--path PREFIX]... [--obj DIR]\n"
 	      "       guest-trace probe [--obj DIR]\n"
-	      "       guest-trace load-fim [--obj DIR]\n",
+	      "       guest-trace load-fim|load-security [--obj DIR]\n",
 	      stderr);
 	return 2;
 }
@@ -832,6 +842,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "probe"))
 		return cmd_probe(objdir);
 	if (!strcmp(argv[1], "load-fim"))
-		return cmd_load_fim(objdir);
+		return cmd_load(objdir, "fim");
+	if (!strcmp(argv[1], "load-security"))
+		return cmd_load(objdir, "security");
 	return usage();
 }

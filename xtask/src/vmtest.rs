@@ -375,6 +375,10 @@ const RELOADABLE: &[&str] = &["loop", "overlay", "xfs"];
 fn security_script(tracer: &Tracer) -> String {
     let mut s = String::new();
     if let Tracer::GuestTrace(_) = tracer {
+        let _ = writeln!(
+            s,
+            "echo VIGIL-SEC-LOAD-BEGIN; guest-trace load-security; echo VIGIL-SEC-LOAD-END"
+        );
         return s;
     }
     let _ = writeln!(
@@ -487,7 +491,7 @@ fn run_guest(
                 mode: cpio::DIR | 0o755,
                 data: vec![],
             });
-            for obj in ["opens.bpf.o", "probe.bpf.o", "fim.bpf.o"] {
+            for obj in ["opens.bpf.o", "probe.bpf.o", "fim.bpf.o", "security.bpf.o"] {
                 entries.push(file(
                     &format!("lib/vigil/{obj}"),
                     &repo_root().join("bpf/obj").join(arch.name).join(obj),
@@ -534,9 +538,17 @@ fn run_guest(
     cells.extend(judge_fim(
         &label, arch.name, &tracer, &fim_runs, &console, &log,
     ));
-    if let Tracer::Vigil(_) = tracer {
-        cells.push(judge_security(&label, arch.name, &console, &log));
-    }
+    cells.push(match tracer {
+        Tracer::Vigil(_) => judge_security(&label, arch.name, &console, &log),
+        Tracer::GuestTrace(_) => judge_object_load(
+            &label,
+            arch.name,
+            "security",
+            between(&console, "VIGIL-SEC-LOAD-BEGIN", "VIGIL-SEC-LOAD-END"),
+            &[],
+            &log,
+        ),
+    });
     if let Some(first) = retried {
         for c in &mut cells {
             if let Ok(m) = &mut c.result {
@@ -706,38 +718,16 @@ fn judge_fim(
         result: result.map_err(|e| format!("{e} (log: {})", log.display())),
     };
     if let Tracer::GuestTrace(_) = tracer {
-        let result = match between(console, "VIGIL-FIM-LOAD-BEGIN", "VIGIL-FIM-LOAD-END")
-            .and_then(|t| t.lines().find(|l| l.starts_with('{')))
-            .and_then(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            Some(v) if v["loaded"] == true => {
-                // Like the agent: a hook some kernels lack falls back to
-                // tracepoints; anything else that loads in no flavour fails.
-                let unloaded: Vec<&str> = v["unloaded"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let fatal: Vec<&&str> = unloaded
-                    .iter()
-                    .filter(|p| !OPTIONAL_HOOKS.iter().any(|h| p.ends_with(h)))
-                    .collect();
-                if fatal.is_empty() {
-                    Ok(format!(
-                        "{} programs load; kernel lacks {unloaded:?}",
-                        v["programs"]
-                    ))
-                } else {
-                    Err(format!("programs that load in no flavour: {fatal:?}"))
-                }
-            }
-            Some(v) => Err(format!("fim object did not load: {v}")),
-            None => Err("no result from guest-trace load-fim".into()),
-        };
-        return vec![cell(
-            "lsm+fentry+tracepoint",
-            "fim (aarch64 objects load)".into(),
-            result,
-        )];
+        let mut c = judge_object_load(
+            label,
+            arch,
+            "fim",
+            between(console, "VIGIL-FIM-LOAD-BEGIN", "VIGIL-FIM-LOAD-END"),
+            OPTIONAL_HOOKS,
+            log,
+        );
+        c.backend = "lsm+fentry+tracepoint".into();
+        return vec![c];
     }
     let mut cells = Vec::new();
     for (backend, cases) in runs {
@@ -773,6 +763,51 @@ fn judge_fim(
         }
     }
     cells
+}
+
+/// The cell of an object loaded by the C loader (arm64): every program
+/// whose hook exists loads in some flavour. A hook in `optional` some
+/// kernels lack (the agent then uses syscall tracepoints) is no failure.
+fn judge_object_load(
+    label: &str,
+    arch: &'static str,
+    object: &str,
+    output: Option<&str>,
+    optional: &[&str],
+    log: &Path,
+) -> Cell {
+    let result = match output
+        .and_then(|t| t.lines().find(|l| l.starts_with('{')))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        Some(v) if v["loaded"] == true => {
+            let unloaded: Vec<&str> = v["unloaded"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let fatal: Vec<&&str> = unloaded
+                .iter()
+                .filter(|p| !optional.iter().any(|h| p.ends_with(h)))
+                .collect();
+            if fatal.is_empty() {
+                Ok(format!(
+                    "{} programs load; kernel lacks {unloaded:?}",
+                    v["programs"]
+                ))
+            } else {
+                Err(format!("programs that load in no flavour: {fatal:?}"))
+            }
+        }
+        Some(v) => Err(format!("{object} object did not load: {v}")),
+        None => Err(format!("no result from guest-trace load-{object}")),
+    };
+    Cell {
+        kernel: label.to_string(),
+        arch,
+        backend: "tracepoint".into(),
+        fs: format!("{object} (aarch64 objects load)"),
+        result: result.map_err(|e| format!("{e} (log: {})", log.display())),
+    }
 }
 
 /// The security cell: module unload and load, sensitive file, inline code.
