@@ -67,6 +67,15 @@ struct {
 	__type(value, __u32);
 } proc_category SEC(".maps");
 
+/* Processes without a category (started before the agent) whose exit was
+ * counted: threads exiting together can all see the group dead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} exit_counted SEC(".maps");
+
 /* Interpreter comms (value: bitmask of the option letters that take
  * inline code, bit 0 = 'a' .. bit 25 = 'z', bit 26 = 'E'), and
  * network-facing daemon comms; both written by user space. */
@@ -547,6 +556,8 @@ int sec_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(child, pid) != ctgid)
 		return 0;
 	COUNT(forks);
+	/* A new process with a reused pid: its exit is yet to be counted. */
+	bpf_map_delete_elem(&exit_counted, &ctgid);
 	ptgid = BPF_CORE_READ(parent, tgid);
 	cat = bpf_map_lookup_elem(&proc_category, &ptgid);
 	if (cat)
@@ -568,8 +579,14 @@ int sec_exit(struct bpf_raw_tracepoint_args *ctx)
 	cat = bpf_map_lookup_elem(&proc_category, &tgid);
 	if (cat) {
 		category = *cat;
-		bpf_map_delete_elem(&proc_category, &tgid);
+		/* Only the thread that removes the entry counts the exit. */
+		if (bpf_map_delete_elem(&proc_category, &tgid))
+			return 0;
 	} else {
+		__u8 one = 1;
+
+		if (bpf_map_update_elem(&exit_counted, &tgid, &one, BPF_NOEXIST))
+			return 0;
 		/* Started before the agent: classify what can still be seen. */
 		category = classify(task, 0, BPF_CORE_READ(task, thread_pid, level));
 	}

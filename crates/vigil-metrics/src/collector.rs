@@ -294,10 +294,20 @@ impl Collector for SnapshotCollector {
                 None,
                 MetricType::Histogram,
             )?;
+            // Before the first scan ends, the (empty) buckets still exist.
+            let empty: Vec<(f64, u64)> = crate::snapshot::SCAN_BUCKETS
+                .iter()
+                .map(|&b| (b, 0))
+                .collect();
+            let buckets = if f.scan_seconds_buckets.is_empty() {
+                &empty
+            } else {
+                &f.scan_seconds_buckets
+            };
             h.encode_histogram::<NoLabelSet>(
                 f.scan_seconds_sum,
                 f.scan_seconds_count,
-                &f.scan_seconds_buckets,
+                buckets,
                 None,
             )?;
             let changes: Vec<(Labels<'_>, f64)> = f

@@ -55,7 +55,15 @@ pub fn serve(
         .name("metrics-accept".into())
         .spawn(move || {
             for conn in listener.incoming() {
-                let Ok(stream) = conn else { continue };
+                let stream = match conn {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of descriptors, say: do not spin.
+                        tracing::warn!("metrics: accept: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                };
                 if shared.open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
                     shared.open.fetch_sub(1, Ordering::SeqCst);
                     drop(stream);
@@ -137,7 +145,11 @@ struct Request {
     close: bool,
 }
 
+/// Reads one request. The whole of it (and any keep-alive idle time
+/// before it) must arrive within [`TIMEOUT`]: a client dripping a byte at
+/// a time cannot hold a connection slot.
 fn read_request<S: Read>(s: &mut S, buf: &mut Vec<u8>) -> Result<Option<Request>, String> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
@@ -173,6 +185,9 @@ fn read_request<S: Read>(s: &mut S, buf: &mut Vec<u8>) -> Result<Option<Request>
         }
         if buf.len() > MAX_REQUEST {
             return Err("request headers too large".into());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err("request not complete in time".into());
         }
         let mut chunk = [0u8; 4096];
         let n = s.read(&mut chunk).map_err(|e| e.to_string())?;

@@ -40,11 +40,8 @@ struct RawTls {
     client_ca_file: Option<PathBuf>,
     min_version: Option<String>,
     max_version: Option<String>,
-    #[allow(dead_code)]
     cipher_suites: Option<Vec<String>>,
-    #[allow(dead_code)]
     curve_preferences: Option<Vec<String>>,
-    #[allow(dead_code)]
     prefer_server_cipher_suites: Option<bool>,
 }
 
@@ -54,6 +51,22 @@ pub struct WebConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// user -> bcrypt hash
     pub users: BTreeMap<String, String>,
+    /// Credentials that passed bcrypt, as SHA-256 of "user:password":
+    /// Prometheus sends the same ones every scrape, and bcrypt is slow on
+    /// purpose.
+    verified: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+}
+
+/// One bcrypt check at a time: wrong passwords cannot take every core.
+static BCRYPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Checked for unknown users, so a wrong name costs what a wrong password
+/// does and timing does not tell which names exist.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        bcrypt::hash("vigil: no such user", bcrypt::DEFAULT_COST).unwrap_or_default()
+    })
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -111,6 +124,7 @@ impl WebConfig {
         Ok(Self {
             tls,
             users: raw.basic_auth_users,
+            verified: Default::default(),
         })
     }
 
@@ -132,9 +146,24 @@ impl WebConfig {
         let Some((user, pass)) = raw.split_once(':') else {
             return false;
         };
-        self.users
-            .get(user)
-            .is_some_and(|hash| bcrypt::verify(pass, hash).unwrap_or(false))
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(raw.as_bytes()).into();
+        let cache = || self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache().contains(&key) {
+            return true;
+        }
+        let _one = BCRYPT.lock().unwrap_or_else(|p| p.into_inner());
+        let ok = match self.users.get(user) {
+            Some(hash) => bcrypt::verify(pass, hash).unwrap_or(false),
+            None => {
+                let _ = bcrypt::verify(pass, dummy_hash());
+                false
+            }
+        };
+        if ok {
+            cache().insert(key);
+        }
+        ok
     }
 }
 
@@ -155,6 +184,22 @@ fn bcrypt_shape(s: &str) -> Result<(), String> {
 }
 
 fn tls_config(t: RawTls, base: &Path) -> Result<rustls::ServerConfig, String> {
+    // Refused rather than ignored: an operator who restricts ciphers must
+    // not silently get the defaults.
+    for (key, set) in [
+        ("cipher_suites", t.cipher_suites.is_some()),
+        ("curve_preferences", t.curve_preferences.is_some()),
+        (
+            "prefer_server_cipher_suites",
+            t.prefer_server_cipher_suites.is_some(),
+        ),
+    ] {
+        if set {
+            return Err(format!(
+                "tls_server_config.{key} is not supported (TLS 1.2 and 1.3 use rustls' safe defaults)"
+            ));
+        }
+    }
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 

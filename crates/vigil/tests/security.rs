@@ -504,10 +504,10 @@ fn tls_and_basic_auth_protect_the_endpoint() {
             .arg(&web)
             .arg("--config")
             .arg(&cfg),
-        "security: kernel hooks attached",
+        "metrics: serving",
     );
-    assert!(seen.contains("https://"), "{seen}");
     let child = Running(Some(child));
+    assert!(seen.contains("https://"), "{seen}");
     let addr = metrics_addr(&seen);
     let url = format!("https://{addr}/metrics");
     let ca = d.join("cert.pem");
@@ -582,8 +582,8 @@ fn without_ebpf_posture_still_works_and_the_status_says_degraded() {
             .arg(&cfg),
         "metrics: serving",
     );
-    assert!(seen.contains("security signals degraded"), "{seen}");
     let child = Running(Some(child));
+    assert!(seen.contains("security signals degraded"), "{seen}");
     let addr = metrics_addr(&seen);
     std::thread::sleep(Duration::from_millis(500));
     let (body, code) = curl(&[&format!("http://{addr}/metrics")]);

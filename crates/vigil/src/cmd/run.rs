@@ -86,6 +86,25 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // Consume the kernel's events before anything slow (the first posture
+    // collection) runs: the ring buffer would fill meanwhile.
+    let security_thread = security_job.map(|job| {
+        let stop = stop.clone();
+        let snap = snapshot.clone();
+        let mut out = shared_out.handle().expect("shared output");
+        eprintln!("vigil: security: kernel hooks attached");
+        std::thread::spawn(move || {
+            let r = job.run(&mut out, Some(&snap), &stop, deadline);
+            if let Err(e) = &r {
+                // Said at once, and on /metrics: not only at shutdown.
+                tracing::error!("security signals stopped: {e:#}");
+                let mut s = snap.write().unwrap_or_else(|p| p.into_inner());
+                s.status = EbpfStatus::Degraded;
+                s.security = None;
+            }
+            r
+        })
+    });
     if cfg.metrics.enabled || args.metrics_listen.is_some() {
         let listen = match (&args.metrics_listen, &cfg.metrics.listen) {
             (Some(l), _) => l.clone(),
@@ -111,13 +130,6 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             ep.addr
         );
     }
-    let security_thread = security_job.map(|job| {
-        let stop = stop.clone();
-        let snap = snapshot.clone();
-        let mut out = shared_out.handle().expect("shared output");
-        eprintln!("vigil: security: kernel hooks attached");
-        std::thread::spawn(move || job.run(&mut out, Some(&snap), &stop, deadline))
-    });
 
     // The tracer runs beside FIM, on its own thread, when enabled.
     let tracer = if opens.enabled {

@@ -239,7 +239,7 @@ impl SecurityJob {
 
         let started = Instant::now();
         let mut last_tick = started;
-        let mut window_start = (started, SecurityCounters::default());
+        let mut window_start = (started, self.kernel.counters().map_err(|e| anyhow!(e))?);
         let mut last_rules = started;
         let mut last_counts = SecurityCounters::default();
         let mut last_received = 0u64;
