@@ -70,8 +70,8 @@ pub fn expand(pattern: &str) -> Vec<PathBuf> {
 
 /// The kernel's `sb->s_dev` for the mount holding `path`: what
 /// /proc/self/mountinfo shows, which differs from `st_dev` on btrfs
-/// subvolumes.
-pub fn kernel_dev(path: &Path) -> Result<u32, String> {
+/// subvolumes. `mountinfo` is that file's text, read once per resolve.
+pub fn kernel_dev(path: &Path, mountinfo: &str) -> Result<u32, String> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
     // SAFETY: a zeroed statx is a valid out-parameter.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
@@ -87,10 +87,9 @@ pub fn kernel_dev(path: &Path) -> Result<u32, String> {
     if stx.stx_mask & libc::STATX_MNT_ID == 0 {
         return Err(format!("{}: kernel gives no mount id", path.display()));
     }
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
     let id = stx.stx_mnt_id.to_string();
-    info.lines()
+    mountinfo
+        .lines()
         .find_map(|l| {
             let mut f = l.split(' ');
             (f.next()? == id).then_some(())?;
@@ -100,12 +99,12 @@ pub fn kernel_dev(path: &Path) -> Result<u32, String> {
         .ok_or_else(|| format!("{}: mount {id} not in mountinfo", path.display()))
 }
 
-fn dir_key(dir: &Path) -> Result<SensitiveKey, String> {
+fn dir_key(dir: &Path, mountinfo: &str) -> Result<SensitiveKey, String> {
     let md = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(SensitiveKey {
         dir_ino: std::os::unix::fs::MetadataExt::ino(&md),
         name_hash: 0,
-        dev: kernel_dev(dir)?,
+        dev: kernel_dev(dir, mountinfo)?,
         _pad: 0,
     })
 }
@@ -114,6 +113,8 @@ fn dir_key(dir: &Path) -> Result<SensitiveKey, String> {
 /// directory and/or per-name rules. When two rules name the same thing,
 /// the more severe wins. Paths that do not exist are skipped.
 pub fn resolve(patterns: &[SensitivePattern]) -> Vec<(SensitiveKey, SensitiveRule)> {
+    // One read for every path: the refresh runs on the event thread.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out: BTreeMap<SensitiveKey, SensitiveRule> = BTreeMap::new();
     let mut merge = |key: SensitiveKey, severity: u32, flags: u32, whole: bool| {
         let e = out.entry(key).or_insert(SensitiveRule {
@@ -129,7 +130,7 @@ pub fn resolve(patterns: &[SensitivePattern]) -> Vec<(SensitiveKey, SensitiveRul
         let whole_dir = p.pattern.ends_with('/');
         for path in expand(&p.pattern) {
             if whole_dir {
-                if let Ok(k) = dir_key(&path) {
+                if let Ok(k) = dir_key(&path, &mountinfo) {
                     merge(k, p.severity, sensitive::WHOLE_DIR, true);
                 }
                 continue;
@@ -137,7 +138,7 @@ pub fn resolve(patterns: &[SensitivePattern]) -> Vec<(SensitiveKey, SensitiveRul
             let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
                 continue;
             };
-            let Ok(k) = dir_key(dir) else {
+            let Ok(k) = dir_key(dir, &mountinfo) else {
                 continue;
             };
             merge(k, p.severity, sensitive::HAS_NAMES, false);
@@ -198,6 +199,7 @@ mod tests {
         let named = rules.iter().find(|(k, _)| k.name_hash != 0).unwrap();
         assert_eq!(named.0.name_hash, vigil_abi::fnv1a(b"id_ed25519"));
         assert_eq!(named.1.severity, 0);
-        assert_eq!(named.0.dev, kernel_dev(&ssh).unwrap());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert_eq!(named.0.dev, kernel_dev(&ssh, &info).unwrap());
     }
 }

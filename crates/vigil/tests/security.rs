@@ -50,8 +50,8 @@ fn stop(child: Running) {
     child.stop()
 }
 
-/// The embedded default config with `edits` applied (whole-line replaces).
-fn config_with(dir: &Path, edits: &[(&str, &str)], extra: &str) -> PathBuf {
+/// The embedded default config with `edits` applied.
+fn config_with(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
     let out = vigil()
         .args(["run", "--print-default-config"])
         .output()
@@ -61,7 +61,6 @@ fn config_with(dir: &Path, edits: &[(&str, &str)], extra: &str) -> PathBuf {
         assert!(text.contains(from), "default config has no {from:?}");
         text = text.replacen(from, to, 1);
     }
-    text.push_str(extra);
     let p = dir.join("vigil.toml");
     std::fs::write(&p, text).unwrap();
     p
@@ -81,7 +80,7 @@ fn real_actions_become_security_events_with_who_data() {
     std::fs::write(&secret, "k").unwrap();
     // The test's own sensitive file, at warning level.
     let warning = format!("warning = [\n    \"{}\",\n", secret.display());
-    let cfg = config_with(dir.path(), &[("warning = [\n", &warning)], "");
+    let cfg = config_with(dir.path(), &[("warning = [\n", &warning)]);
     let out = dir.path().join("events.json");
     let child = Running(Some(spawn_until(
         vigil()
@@ -411,7 +410,6 @@ fn prometheus_scrapes_the_endpoint_and_promtool_accepts_it() {
     let cfg = config_with(
         dir.path(),
         &[("listen = \":9102\"", "listen = \"127.0.0.1:0\"")],
-        "",
     );
     let (child, seen) = spawn_until_seen(
         vigil()
@@ -493,11 +491,7 @@ fn tls_and_basic_auth_protect_the_endpoint() {
         ),
     )
     .unwrap();
-    let cfg = config_with(
-        d,
-        &[("[fim]\nenabled = true", "[fim]\nenabled = false")],
-        "",
-    );
+    let cfg = config_with(d, &[("[fim]\nenabled = true", "[fim]\nenabled = false")]);
     let (child, seen) = spawn_until_seen(
         vigil()
             .args(["run", "--metrics-listen", "127.0.0.1:0", "--web-config"])
@@ -560,7 +554,6 @@ fn without_ebpf_posture_still_works_and_the_status_says_degraded() {
     let cfg = config_with(
         dir.path(),
         &[("[fim]\nenabled = true", "[fim]\nenabled = false")],
-        "",
     );
     let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);

@@ -225,7 +225,6 @@ impl SecurityJob {
         let mut received = 0u64;
         let undecodable = std::cell::Cell::new(0u64);
         let mut write_err: Option<std::io::Error> = None;
-        let rate = std::cell::Cell::new(self.sampler.rate());
 
         let pending: std::cell::RefCell<Vec<SecurityEvent>> = Default::default();
         let consumer = Consumer::new(&self.kernel.object, |rec| {
@@ -259,7 +258,7 @@ impl SecurityJob {
                 let weight = if ev.signal.is_alert(ev.category) {
                     1
                 } else {
-                    u64::from(rate.get())
+                    u64::from(self.sampler.rate())
                 };
                 match &ev.signal {
                     Signal::Exec { binary, .. } => {
@@ -301,7 +300,6 @@ impl SecurityJob {
                             "security: routine events now sampled 1 in {}",
                             self.sampler.rate()
                         );
-                        rate.set(self.sampler.rate());
                         self.kernel
                             .set_sample_rate(&KernelConfig {
                                 agent_tgid: std::process::id(),
