@@ -13,7 +13,10 @@
  * The path is built backwards into a per-CPU buffer: it ends at
  * buf[VIGIL_PATH_MAX] and starts at buf[pos].  A path that does not fit is
  * cut at a component boundary and flagged VIGIL_PATH_TRUNCATED; it never
- * starts with '/' then, so it cannot be mistaken for a whole path.
+ * starts with '/' then, so it cannot be mistaken for a whole path. Where
+ * the caller visits dentries (FIM's tree check), the walk goes on to the
+ * root past the cut, so a file deeper than PATH_MAX is still known to be
+ * in its watched tree.
  *
  * Two loop drivers share one step function: bpf_loop() (5.17+) and, for
  * older kernels, a bounded loop over a global subprogram, which the
@@ -34,6 +37,9 @@
  */
 #ifndef VIGIL_WALK_VISIT
 #define VIGIL_WALK_VISIT(w, d)
+#define VIGIL_WALK_VISITS 0
+#else
+#define VIGIL_WALK_VISITS 1
 #endif
 #define VIGIL_WALK_LEGACY_STEPS 256
 
@@ -103,13 +109,21 @@ static __always_inline long vigil_walk_step(struct vigil_walk *w)
 		return 0;
 	}
 
+	if (w->flags & VIGIL_PATH_TRUNCATED) {
+		/* The buffer is full: only the visits still need the walk. */
+		w->dentry = parent;
+		return 0;
+	}
 	len = BPF_CORE_READ(d, d_name.len);
 	name = BPF_CORE_READ(d, d_name.name);
 	pos = w->pos;
 	/* Keep at least one byte free so a full path is at most PATH_MAX-1. */
 	if (len > VIGIL_NAME_MAX || len + 1 >= pos) {
 		w->flags |= VIGIL_PATH_TRUNCATED;
-		return 1;
+		if (!VIGIL_WALK_VISITS)
+			return 1;
+		w->dentry = parent;
+		return 0;
 	}
 	pos -= len;
 	pos &= VIGIL_PATH_MAX - 1;

@@ -11,6 +11,7 @@
 
 pub mod diff;
 pub mod live;
+pub mod long_path;
 pub mod reconcile;
 pub mod record;
 pub mod scan;

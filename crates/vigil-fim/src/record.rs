@@ -77,7 +77,8 @@ impl FileRecord {
         };
         let link_target = (file_type == FileType::Symlink)
             .then(|| {
-                std::fs::read_link(path)
+                crate::long_path::reach(path)
+                    .and_then(|r| std::fs::read_link(r.path()))
                     .ok()
                     .map(|t| t.as_os_str().as_bytes().to_vec())
             })
@@ -107,7 +108,8 @@ impl FileRecord {
 /// Digest of a file's extended attributes, without following symlinks.
 pub fn xattr_digest(path: &Path) -> Option<[u8; 32]> {
     use sha2::Digest;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let reachable = crate::long_path::reach(path).ok()?;
+    let c = std::ffi::CString::new(reachable.path().as_os_str().as_bytes()).ok()?;
     let mut names = vec![0u8; 4096];
     // SAFETY: valid C string and buffer of the given size.
     let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };

@@ -38,6 +38,8 @@ pub struct ScanResult {
 
 /// Hashes a file's content with the digests `choice` asks for.
 pub fn hash_file(path: &Path, choice: HashChoice) -> io::Result<(Hashes, u64)> {
+    let reachable = crate::long_path::reach(path)?;
+    let path = reachable.path();
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true)
         .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW | libc::O_NONBLOCK);
@@ -80,7 +82,9 @@ pub fn hash_file(path: &Path, choice: HashChoice) -> io::Result<(Hashes, u64)> {
 /// lstat + (for regular files) hashes: one observation of `path`.
 /// `Ok(None)`: the path does not exist.
 pub fn observe(path: &Path, choice: HashChoice) -> Result<Option<FileRecord>, ScanIssue> {
-    let md = match std::fs::symlink_metadata(path) {
+    let lstat =
+        |p: &Path| crate::long_path::reach(p).and_then(|r| std::fs::symlink_metadata(r.path()));
+    let md = match lstat(path) {
         Ok(md) => md,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
@@ -93,7 +97,7 @@ pub fn observe(path: &Path, choice: HashChoice) -> Result<Option<FileRecord>, Sc
             Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
         }
         // Changed while we read it: attributes must describe what we hashed.
-        if let Ok(after) = std::fs::symlink_metadata(path) {
+        if let Ok(after) = lstat(path) {
             if after.mtime_nsec() != md.mtime_nsec() || after.size() != md.size() {
                 rec = FileRecord {
                     hashes: rec.hashes.clone(),
@@ -105,48 +109,63 @@ pub fn observe(path: &Path, choice: HashChoice) -> Result<Option<FileRecord>, Sc
     Ok(Some(rec))
 }
 
-/// Lists every path of the trees (excludes applied, no symlink following).
+/// Lists every path of the trees (excludes applied, no symlink following),
+/// at any depth: directories are read through [`crate::long_path`].
 pub fn list(trees: &[WatchedTree]) -> (Vec<(PathBuf, std::fs::Metadata)>, Vec<ScanIssue>) {
     let mut entries = Vec::new();
     let mut issues = Vec::new();
+    let gone = |p: PathBuf, e: io::Error| {
+        if e.kind() == io::ErrorKind::NotFound {
+            ScanIssue::Vanished(p)
+        } else {
+            ScanIssue::Unlistable(p, e.to_string())
+        }
+    };
     for t in trees {
-        let depth = if t.recursive { usize::MAX } else { 1 };
-        let mut it = walkdir::WalkDir::new(&t.path)
-            .follow_links(false)
-            .max_depth(depth)
-            .into_iter();
-        while let Some(item) = it.next() {
-            match item {
-                Ok(e) => {
-                    let p = e.path();
-                    // Nested trees: the deepest tree owns its paths.
-                    let owner = tree_for(trees, p).map(|o| o.path.as_path());
-                    if t.excludes.is_match(p) || owner != Some(t.path.as_path()) {
-                        if e.file_type().is_dir() && t.excludes.is_match(p) {
-                            it.skip_current_dir();
-                        }
-                        continue;
-                    }
-                    match e.metadata() {
-                        Ok(md) => entries.push((p.to_path_buf(), md)),
-                        Err(err) => {
-                            issues.push(ScanIssue::Unreadable(p.to_path_buf(), err.to_string()))
-                        }
-                    }
+        match std::fs::symlink_metadata(&t.path) {
+            Ok(md) => entries.push((t.path.clone(), md)),
+            Err(e) => {
+                issues.push(gone(t.path.clone(), e));
+                continue;
+            }
+        }
+        let mut stack = vec![t.path.clone()];
+        while let Some(dir) = stack.pop() {
+            if !t.recursive && dir != t.path {
+                continue;
+            }
+            let rd = crate::long_path::reach(&dir).and_then(|r| std::fs::read_dir(r.path()));
+            let rd = match rd {
+                Ok(rd) => rd,
+                Err(e) => {
+                    issues.push(gone(dir, e));
+                    continue;
                 }
-                Err(err) => {
-                    let p = err
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| t.path.clone());
-                    if err
-                        .io_error()
-                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound)
-                    {
-                        issues.push(ScanIssue::Vanished(p));
-                    } else {
-                        issues.push(ScanIssue::Unlistable(p, err.to_string()));
+            };
+            for item in rd {
+                let e = match item {
+                    Ok(e) => e,
+                    Err(err) => {
+                        issues.push(gone(dir.clone(), err));
+                        break;
                     }
+                };
+                let p = dir.join(e.file_name());
+                // Nested trees: the deepest tree owns its paths.
+                let owner = tree_for(trees, &p).map(|o| o.path.as_path());
+                if t.excludes.is_match(&p) || owner != Some(t.path.as_path()) {
+                    // Below a nested tree, its own walk lists what it owns.
+                    continue;
+                }
+                // fstatat on the open directory: no path length limit.
+                match e.metadata() {
+                    Ok(md) => {
+                        if md.is_dir() {
+                            stack.push(p.clone());
+                        }
+                        entries.push((p, md));
+                    }
+                    Err(err) => issues.push(gone(p, err)),
                 }
             }
         }

@@ -131,6 +131,24 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// Up to `limit` baseline paths that end with `suffix` (a full scan:
+    /// for the rare path the kernel had to cut at PATH_MAX).
+    pub fn ending_with(&self, suffix: &[u8], limit: u32) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT path FROM files WHERE length(path) > ?1 \
+                 AND substr(path, -?1) = ?2 LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(rusqlite::params![suffix.len() as i64, suffix, limit], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     pub fn all(&self) -> Result<Vec<FileRecord>, StoreError> {
         let mut st = self
             .conn

@@ -281,7 +281,7 @@ impl Decoder {
 }
 
 /// A NUL-separated command line into its arguments.
-fn split_args(cmdline: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn split_args(cmdline: &[u8]) -> Vec<Vec<u8>> {
     cmdline
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())

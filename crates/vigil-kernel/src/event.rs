@@ -50,6 +50,8 @@ pub enum PathSource {
     Unresolved,
     /// The kernel's own `bpf_d_path()` text, recorded to check the walk.
     KernelDPath,
+    /// fanotify's directory handle, resolved in user space, and the name.
+    DirHandle,
 }
 
 /// A path as Vigil reports it: bytes, never re-encoded, plus what is known
@@ -116,6 +118,19 @@ pub enum FimOp {
     Chown,
     SetXattr,
     RemoveXattr,
+    // fanotify's coarser kinds: not in `enum vigil_fim_op`, which only
+    // the BPF programs produce.
+    /// A name appeared (a file, link or symlink: fanotify does not say).
+    Create,
+    /// Content changed (a write or a truncate).
+    Modify,
+    /// Metadata changed (mode, owner, xattrs, times).
+    Attrib,
+    /// A file open for writing was closed (shared mmap writes show here).
+    CloseWrite,
+    /// Half of a rename on kernels without FAN_RENAME.
+    MovedFrom,
+    MovedTo,
 }
 
 impl FimOp {
@@ -154,6 +169,12 @@ impl FimOp {
             Self::Chown => "chown",
             Self::SetXattr => "setxattr",
             Self::RemoveXattr => "removexattr",
+            Self::Create => "create",
+            Self::Modify => "modify",
+            Self::Attrib => "attrib",
+            Self::CloseWrite => "close_write",
+            Self::MovedFrom => "moved_from",
+            Self::MovedTo => "moved_to",
         }
     }
 }

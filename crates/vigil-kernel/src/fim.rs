@@ -100,16 +100,26 @@ pub enum Backend {
     Fentry,
     /// Syscall tracepoints: available everywhere, resolved at syscall exit.
     Tracepoint,
+    /// Not BPF: fanotify marks, with who-data from /proc (degraded).
+    Fanotify,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Lsm, Backend::Fentry, Backend::Tracepoint];
+    pub const ALL: [Backend; 4] = [
+        Backend::Lsm,
+        Backend::Fentry,
+        Backend::Tracepoint,
+        Backend::Fanotify,
+    ];
+    /// The backends of `fim.bpf.o`, best first.
+    pub const BPF: [Backend; 3] = [Backend::Lsm, Backend::Fentry, Backend::Tracepoint];
 
     pub fn name(self) -> &'static str {
         match self {
             Backend::Lsm => "lsm",
             Backend::Fentry => "fentry",
             Backend::Tracepoint => "tracepoint",
+            Backend::Fanotify => "fanotify",
         }
     }
 
@@ -123,6 +133,8 @@ impl Backend {
             Backend::Lsm => "fim_lsm_",
             Backend::Fentry => "fim_fentry_",
             Backend::Tracepoint => "fim_enter_",
+            // No programs: nothing of the object is this backend's.
+            Backend::Fanotify => "\0",
         }
     }
 
@@ -132,6 +144,7 @@ impl Backend {
             Backend::Lsm => &[probe::BPF_LSM_ACTIVE, probe::LSM_PROGRAMS],
             Backend::Fentry => &[probe::FENTRY],
             Backend::Tracepoint => &[],
+            Backend::Fanotify => &[probe::FANOTIFY],
         };
         match need.iter().find(|n| !caps.has(n)) {
             Some(n) => Err(caps.why(n)),
@@ -224,8 +237,9 @@ pub fn load_best(
     backend: Option<Backend>,
 ) -> Result<(Backend, LoadedObject, Vec<String>), String> {
     let candidates: Vec<Backend> = match backend {
+        Some(Backend::Fanotify) => return Err("fanotify is not a BPF backend".into()),
         Some(b) => vec![b],
-        None => Backend::ALL.to_vec(),
+        None => Backend::BPF.to_vec(),
     };
     let mut skipped = Vec::new();
     for b in candidates {

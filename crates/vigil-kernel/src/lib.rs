@@ -8,12 +8,16 @@
 //! 3. [`ringbuf`]: the ring-buffer consumer and the per-CPU loss counters.
 //! 4. [`decode`]: raw records into the typed events of [`event`].
 //!
+//! Where no BPF program can load, [`fanotify`] is FIM's degraded source:
+//! the same events, with who-data read from /proc ([`proc_who`]).
+//!
 //! [`sysfs`] and [`privileges`] cover the preconditions: the pseudo
 //! filesystems BPF needs, and the capabilities to load programs.
 
 pub mod clock;
 pub mod decode;
 pub mod event;
+pub mod fanotify;
 pub mod fim;
 pub mod libbpf_log;
 pub mod loader;
@@ -21,6 +25,7 @@ pub mod objects;
 pub mod opens;
 pub mod privileges;
 pub mod probe;
+pub mod proc_who;
 pub mod ringbuf;
 pub mod security;
 pub mod security_event;

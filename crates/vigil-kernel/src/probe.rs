@@ -45,6 +45,8 @@ pub const LSM_PROGRAMS: &str = "lsm_programs";
 pub const D_PATH_FENTRY_FILE_OPEN: &str = "d_path:fentry/security_file_open";
 pub const D_PATH_LSM_FILE_OPEN: &str = "d_path:lsm/file_open";
 pub const D_PATH_LSM_PATH_UNLINK: &str = "d_path:lsm/path_unlink";
+/// FIM's non-BPF fallback: fanotify with directory handles and names.
+pub const FANOTIFY: &str = "fanotify";
 
 impl Capabilities {
     pub fn get(&self, name: &str) -> Option<&Probe> {
@@ -93,6 +95,10 @@ pub fn probe_all() -> Capabilities {
     ));
     probes.push(load(D_PATH_LSM_FILE_OPEN, "probe_lsm_d_path_file_open"));
     probes.push(load(D_PATH_LSM_PATH_UNLINK, "probe_lsm_d_path_path_unlink"));
+    probes.push(match crate::fanotify::probe() {
+        Ok(()) => probe(FANOTIFY, true, "fanotify_init(FAN_REPORT_DFID_NAME) works"),
+        Err(why) => probe(FANOTIFY, false, why),
+    });
     Capabilities {
         kernel_release: kernel_release(),
         arch: objects::ARCH,

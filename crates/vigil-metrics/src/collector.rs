@@ -240,6 +240,8 @@ impl Collector for SnapshotCollector {
                 ("ringbuf_full", s.ringbuf_full),
                 ("inflight_full", s.inflight_full),
                 ("decode", s.undecodable),
+                ("queue_overflow", s.queue_overflow),
+                ("unresolved", s.unresolved),
             ] {
                 dropped.push((
                     vec![("source", s.source.as_str()), ("reason", reason)],

@@ -46,6 +46,10 @@ pub struct SourceCounts {
     pub ringbuf_full: u64,
     pub inflight_full: u64,
     pub undecodable: u64,
+    /// fanotify's queue overflowed.
+    pub queue_overflow: u64,
+    /// fanotify events whose directory could not be named.
+    pub unresolved: u64,
 }
 
 /// File-integrity figures.

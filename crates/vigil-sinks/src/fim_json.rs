@@ -121,10 +121,33 @@ pub fn action(c: Option<&Change>, live: Option<&LiveWho<'_>>) -> &'static str {
     }
 }
 
-/// Who made a live change: the kernel's who-data, enriched, and what the
+/// Where a live change's who-data came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhoSource {
+    /// Read in the kernel at the moment of the change.
+    Kernel,
+    /// Read from /proc after the change (fanotify): the process may have
+    /// changed since.
+    Procfs,
+    /// The process was gone before /proc could be read: only its pid.
+    PidOnly,
+}
+
+impl WhoSource {
+    fn name(self) -> &'static str {
+        match self {
+            WhoSource::Kernel => "kernel",
+            WhoSource::Procfs => "procfs",
+            WhoSource::PidOnly => "pid_only",
+        }
+    }
+}
+
+/// Who made a live change: the who-data, enriched, and what the
 /// coalesced hints were.
 pub struct LiveWho<'a> {
     pub who: &'a Who,
+    pub who_from: WhoSource,
     pub enriched: &'a Enriched,
     pub operations: Vec<&'static str>,
     /// Kernel hints merged into this one change.
@@ -171,8 +194,14 @@ pub fn write_change(
     w.begin_obj("host");
     w.str("hostname", host);
     w.end();
-    if let Some(l) = live {
-        crate::who_json::write_who(w, l.who, l.enriched);
+    match live {
+        Some(l) if l.who_from == WhoSource::PidOnly => {
+            w.begin_obj("process");
+            w.num("pid", l.who.task.pid);
+            w.end();
+        }
+        Some(l) => crate::who_json::write_who(w, l.who, l.enriched),
+        None => {}
     }
     let seen = live.and_then(|l| l.seen_path).filter(|p| *p != path);
     w.begin_obj("file");
@@ -187,7 +216,7 @@ pub fn write_change(
     match live {
         None => w.str("who", "unknown"),
         Some(l) => {
-            w.str("who", "kernel");
+            w.str("who", l.who_from.name());
             w.str("backend", l.backend);
             w.str_array("operations", &l.operations);
             w.num("events_merged", l.merged);

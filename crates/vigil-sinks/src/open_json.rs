@@ -19,6 +19,7 @@ fn path_source(s: PathSource) -> &'static str {
         PathSource::Argument => "argument",
         PathSource::Unresolved => "unresolved",
         PathSource::KernelDPath => "d_path",
+        PathSource::DirHandle => "dir_handle",
     }
 }
 

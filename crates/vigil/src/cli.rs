@@ -84,8 +84,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub events_out: Option<PathBuf>,
     /// FIM kernel hooks: auto (the best this kernel supports), lsm,
-    /// fentry or tracepoint.
-    #[arg(long, value_parser = ["auto", "lsm", "fentry", "tracepoint"])]
+    /// fentry, tracepoint, or fanotify (no BPF; who-data from /proc).
+    #[arg(long, value_parser = ["auto", "lsm", "fentry", "tracepoint", "fanotify"])]
     pub fim_backend: Option<String>,
     /// Print the embedded default config and exit.
     #[arg(long)]

@@ -302,7 +302,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Loaded, String> {
     if let Some(b) = &cfg.fim.backend {
         if b.get_ref() != "auto" && vigil_kernel::fim::Backend::parse(b.get_ref()).is_none() {
             return Err(format!(
-                "{}: {:?} is not one of \"auto\", \"lsm\", \"fentry\", \"tracepoint\"",
+                "{}: {:?} is not one of \"auto\", \"lsm\", \"fentry\", \"tracepoint\", \"fanotify\"",
                 at("fim.backend", b.span()),
                 b.get_ref()
             ));

@@ -64,54 +64,69 @@ fn plan_fim(caps: &Capabilities) -> FeaturePlan {
          kernel hooks add live who-data",
     );
     let missing = missing_base(caps);
-    if !missing.is_empty() {
+    let loaded = if missing.is_empty() {
+        vigil_kernel::fim::load_best(caps, 1 << 20, None)
+    } else {
+        Err(missing.join("; "))
+    };
+    let (backend, obj, skipped) = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            no_bpf_fim(&mut plan, caps, e);
+            return plan;
+        }
+    };
+    for s in skipped {
+        plan.why.push(format!("skipped {s}"));
+    }
+    plan.programs = obj.programs.clone();
+    let absent: Vec<String> = obj
+        .programs
+        .iter()
+        .filter_map(|p| match &p.state {
+            ProgramState::NotSelected(r) if p.name.starts_with("fim_enter_") => {
+                Some(format!("{}: {r}", p.name.trim_start_matches("fim_enter_")))
+            }
+            _ => None,
+        })
+        .collect();
+    if !absent.is_empty() {
+        plan.degraded
+            .push(format!("syscalls not hooked: {}", absent.join("; ")));
+    }
+    plan.why.push(caps.why(probe::BPF_LOOP));
+    use vigil_kernel::fim::Backend;
+    let what = match backend {
+        Backend::Lsm => "BPF LSM hooks",
+        Backend::Fentry => "fentry on security_*() functions",
+        Backend::Tracepoint | Backend::Fanotify => "syscall tracepoints",
+    };
+    if backend != Backend::Lsm {
+        plan.degraded.push(format!(
+            "FIM uses {what}: a better backend is not available here (see why)"
+        ));
+    }
+    plan.backend = Some(format!("{what} + baseline scans"));
+    plan
+}
+
+/// No BPF backend: fanotify where it works, else scans alone.
+fn no_bpf_fim(plan: &mut FeaturePlan, caps: &Capabilities, why: String) {
+    plan.why.push(format!("no BPF backend: {why}"));
+    plan.why.push(caps.why(probe::FANOTIFY));
+    if caps.has(probe::FANOTIFY) {
+        plan.degraded.push(
+            "FIM runs on fanotify: who-data is read from /proc after each change (a process \
+             already gone gives only its pid), operations are coarser (create, modify, attrib), \
+             and the path is the agent's view, not the one a process used through its own mounts"
+                .into(),
+        );
+        plan.backend = Some("fanotify (degraded) + baseline scans".into());
+    } else {
         plan.degraded
             .push("no kernel hooks: changes are found by scans only, without who-data".into());
-        plan.why.extend(missing);
         plan.backend = Some("scans only (no who-data)".into());
-        return plan;
     }
-    match vigil_kernel::fim::load_best(caps, 1 << 20, None) {
-        Ok((backend, obj, skipped)) => {
-            for s in skipped {
-                plan.why.push(format!("skipped {s}"));
-            }
-            plan.programs = obj.programs.clone();
-            let absent: Vec<String> = obj
-                .programs
-                .iter()
-                .filter_map(|p| match &p.state {
-                    ProgramState::NotSelected(r) if p.name.starts_with("fim_enter_") => {
-                        Some(format!("{}: {r}", p.name.trim_start_matches("fim_enter_")))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !absent.is_empty() {
-                plan.degraded
-                    .push(format!("syscalls not hooked: {}", absent.join("; ")));
-            }
-            plan.why.push(caps.why(probe::BPF_LOOP));
-            let what = match backend {
-                vigil_kernel::fim::Backend::Lsm => "BPF LSM hooks",
-                vigil_kernel::fim::Backend::Fentry => "fentry on security_*() functions",
-                vigil_kernel::fim::Backend::Tracepoint => "syscall tracepoints",
-            };
-            if backend != vigil_kernel::fim::Backend::Lsm {
-                plan.degraded.push(format!(
-                    "FIM uses {what}: a better backend is not available here (see why)"
-                ));
-            }
-            plan.backend = Some(format!("{what} + baseline scans"));
-        }
-        Err(e) => {
-            plan.degraded.push(format!(
-                "no kernel hooks ({e}): scans only, without who-data"
-            ));
-            plan.backend = Some("scans only (no who-data)".into());
-        }
-    }
-    plan
 }
 
 fn plan_trace_opens(caps: &Capabilities) -> FeaturePlan {

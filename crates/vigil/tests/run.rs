@@ -3,6 +3,7 @@
 mod common;
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd};
 
 use common::*;
 use serde_json::Value;
@@ -147,6 +148,155 @@ fn config_errors_name_the_file_key_and_line() {
 }
 
 /// Starts `vigil run --watch tree` and waits for its kernel hooks.
+/// A kernel without BTF, as a private mount namespace shows it: no BPF
+/// backend can load, so FIM runs on fanotify, says so, and still reports
+/// who changed what (read from /proc).
+#[test]
+fn without_btf_fim_falls_back_to_fanotify_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    std::fs::write(w.join("f"), b"v1").unwrap();
+    let no_btf = |args: &[&std::ffi::OsStr]| {
+        let mut c = std::process::Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_vigil"))
+            .args(args);
+        c
+    };
+    let doctor = no_btf(&["doctor".as_ref(), "--json".as_ref()])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let fim = report["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == "fim")
+        .unwrap()
+        .clone();
+    assert!(
+        fim["backend"].as_str().unwrap().starts_with("fanotify"),
+        "{fim}"
+    );
+    assert!(fim["why"].to_string().contains("btf/vmlinux"), "{fim}");
+    assert!(fim["degraded"].to_string().contains("/proc"), "{fim}");
+
+    let (base, out) = (dir.path().join("b.sqlite"), dir.path().join("ev.json"));
+    let mut cmd = no_btf(&[
+        "run".as_ref(),
+        "--metrics-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--watch".as_ref(),
+        w.as_os_str(),
+        "--baseline".as_ref(),
+        base.as_os_str(),
+        "--events-out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let (child, seen) = spawn_until_seen(&mut cmd, "FIM live: kernel hooks attached (fanotify)");
+    let agent = Running(Some(child));
+    assert!(seen.contains("FIM live on fanotify (degraded)"), "{seen}");
+    // The writer stays alive a while, so /proc can still name it.
+    let writer = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("echo $$; echo v2 > f; sleep 3")
+        .current_dir(&w)
+        .output()
+        .unwrap();
+    let pid: u64 = String::from_utf8_lossy(&writer.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    agent.stop();
+    let evs = events(&out);
+    let p = w.join("f").to_string_lossy().into_owned();
+    let e = evs
+        .iter()
+        .find(|e| e["file"]["path"] == p.as_str())
+        .unwrap_or_else(|| panic!("no event for {p}: {evs:?}"));
+    assert_eq!(e["event"]["action"], "modified", "{e}");
+    assert_eq!(e["vigil"]["fim"]["backend"], "fanotify", "{e}");
+    assert_eq!(e["vigil"]["fim"]["who"], "procfs", "{e}");
+    assert_eq!(e["process"]["pid"], pid, "{e}");
+    assert!(
+        e["process"]["executable"].as_str().unwrap().contains("sh"),
+        "{e}"
+    );
+    assert_eq!(e["user"]["id"], "0", "{e}");
+}
+
+/// Files deeper than PATH_MAX: the kernel cuts their paths, the agent
+/// places them by the baseline, and the change keeps its who-data.
+#[test]
+fn changes_beyond_path_max_are_reported_whole_with_who_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    // 24 levels of about 200 bytes: close to 5000 bytes deep.
+    let names: Vec<String> = (0..24)
+        .map(|i| format!("level-{i:02}-{}", "x".repeat(190)))
+        .collect();
+    let deep = names.iter().fold(w.clone(), |p, n| p.join(n));
+    assert!(deep.as_os_str().len() > 4096);
+    let open_deep = || {
+        let mut fd = std::fs::File::open(&w).unwrap();
+        for n in &names {
+            let c = cstr(std::path::Path::new(n));
+            // SAFETY: valid fds and C strings.
+            unsafe {
+                if libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o755) != 0 {
+                    assert_eq!(*libc::__errno_location(), libc::EEXIST);
+                }
+                let sub = libc::openat(
+                    fd.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                );
+                assert!(sub >= 0);
+                fd = std::fs::File::from_raw_fd(sub);
+            }
+        }
+        fd
+    };
+    let at = |d: &std::fs::File, name: &str, flags: i32| {
+        let c = cstr(std::path::Path::new(name));
+        // SAFETY: valid fd and C string.
+        let f = unsafe { libc::openat(d.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
+        assert!(f >= 0, "openat {name}: {}", std::io::Error::last_os_error());
+        // SAFETY: f was just returned to us.
+        let mut f = unsafe { std::fs::File::from_raw_fd(f) };
+        f.write_all(name.as_bytes()).unwrap();
+    };
+    let d = open_deep();
+    at(&d, "kept", libc::O_CREAT | libc::O_WRONLY);
+    at(&d, "doomed", libc::O_CREAT | libc::O_WRONLY);
+    let agent = Running(Some(start_fim(&w, dir.path())));
+    at(&d, "kept", libc::O_WRONLY | libc::O_APPEND);
+    at(&d, "fresh", libc::O_CREAT | libc::O_WRONLY);
+    let c = cstr(std::path::Path::new("doomed"));
+    // SAFETY: valid fd and C string.
+    assert_eq!(unsafe { libc::unlinkat(d.as_raw_fd(), c.as_ptr(), 0) }, 0);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    agent.stop();
+    let evs = events(&dir.path().join("events.json"));
+    for (name, action) in [
+        ("kept", "modified"),
+        ("fresh", "created"),
+        ("doomed", "deleted"),
+    ] {
+        let p = deep.join(name).to_string_lossy().into_owned();
+        let e = evs
+            .iter()
+            .find(|e| e["file"]["path"] == p.as_str())
+            .unwrap_or_else(|| panic!("no event for .../{name}: {evs:?}"));
+        assert_eq!(e["event"]["action"], action, "{e}");
+        assert_eq!(e["vigil"]["fim"]["who"], "kernel", "{e}");
+        assert_eq!(e["process"]["pid"], std::process::id(), "{e}");
+    }
+}
+
 fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
     spawn_until(
         vigil()

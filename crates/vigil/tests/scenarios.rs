@@ -80,18 +80,29 @@ fn every_filesystem_layout_reports_exact_paths() {
     assert_eq!(dropped, 0);
 }
 
+// The host can load only tracepoint programs; LSM and fentry run in the
+// test matrix's guests.
 #[test]
 fn fim_reports_every_change_with_who_data_on_every_layout() {
+    fim_suite("tracepoint");
+}
+
+/// The non-BPF fallback passes the same suite, held to what fanotify
+/// can know (see `vigil_scenarios::fim`).
+#[test]
+fn fim_on_fanotify_reports_every_change_on_every_layout() {
+    fim_suite("fanotify");
+}
+
+fn fim_suite(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (root, layouts, _cleanup) = layouts(dir.path());
-    let cases = fim::fim_cases(&layouts, &root, true, "tracepoint");
+    let cases = fim::fim_cases(&layouts, &root, true, backend);
     sh(&fim::prepare_script(&cases));
     let events_out = dir.path().join("fim.json");
     let mut cmd = vigil();
-    // The host can load only tracepoint programs; LSM and fentry run in
-    // the test matrix's guests.
     cmd.args(["run", "--metrics-listen", "127.0.0.1:0"])
-        .args(["--fim-backend", "tracepoint"])
+        .args(["--fim-backend", backend])
         .arg("--baseline")
         .arg(dir.path().join("b.sqlite"))
         .arg("--events-out")
@@ -120,7 +131,7 @@ fn fim_reports_every_change_with_who_data_on_every_layout() {
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|c| {
-            fim::check(c, &events)
+            fim::check(c, &events, backend)
                 .err()
                 .map(|e| format!("{}: {e}", c.fs))
         })

@@ -23,29 +23,6 @@ fn events_of(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// A running agent: stopped with SIGTERM (and checked) by `stop`, killed
-/// if a failing assertion unwinds first, so no agent outlives its test.
-struct Running(Option<Child>);
-
-impl Running {
-    fn stop(mut self) {
-        let mut child = self.0.take().unwrap();
-        // SAFETY: kill(2) on our child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let st = child.wait().unwrap();
-        assert!(st.success(), "vigil exited with {st}");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn stop(child: Running) {
     child.stop()
 }

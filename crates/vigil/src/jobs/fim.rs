@@ -229,6 +229,9 @@ pub fn run(
             Some(l) => {
                 l.step(&mut store, setup, out, stopping)?;
                 if l.lost_events() {
+                    // What is pending goes out first, with its who-data:
+                    // the rescan would otherwise take it as its own.
+                    l.step(&mut store, setup, out, true)?;
                     scan_and_emit(&mut store, setup, out, Trigger::Recovery)?;
                 }
             }

@@ -17,10 +17,12 @@ use vigil_fim::tree::{tree_for, WatchedTree};
 use vigil_kernel::clock::MonotonicClock;
 use vigil_kernel::decode::Decoder;
 use vigil_kernel::event::{Event, FimEvent, FimOp, PathSource, Who};
+use vigil_kernel::fanotify::{self, Counts as FanotifyCounts, Fanotify};
 use vigil_kernel::fim::{self as kfim, FimKernel, TreeRoot};
 use vigil_kernel::probe::Capabilities;
 use vigil_kernel::ringbuf::{self, Consumer, SlotCounters};
-use vigil_sinks::fim_json::{self, LiveWho, Trigger};
+use vigil_metrics::snapshot::SourceCounts;
+use vigil_sinks::fim_json::{self, LiveWho, Trigger, WhoSource};
 use vigil_sinks::json::JsonWriter;
 use vigil_sinks::output::Output;
 
@@ -44,15 +46,29 @@ struct Carried {
     seen: Option<Vec<u8>>,
 }
 
+/// Where live hints come from.
+enum Source {
+    /// `fim.bpf.o`: exact who-data, read in the kernel.
+    Bpf {
+        kernel: FimKernel,
+        consumer: Consumer<'static>,
+        inbox: Rc<RefCell<Vec<FimEvent>>>,
+        malformed: Rc<RefCell<u64>>,
+        malformed_total: u64,
+        counters: SlotCounters,
+    },
+    /// Degraded: fanotify marks, who-data from /proc.
+    Fanotify {
+        watch: Box<Fanotify>,
+        seen: FanotifyCounts,
+    },
+}
+
 pub struct Live {
-    kernel: FimKernel,
-    consumer: Consumer<'static>,
-    inbox: Rc<RefCell<Vec<FimEvent>>>,
-    malformed: Rc<RefCell<u64>>,
-    malformed_total: u64,
+    source: Source,
+    backend: kfim::Backend,
     coalescer: Coalescer<Carried>,
     enricher: Enricher,
-    counters: SlotCounters,
     checked: Instant,
     lost: bool,
     host: String,
@@ -62,7 +78,17 @@ fn backend_name(b: u16) -> &'static str {
     match b {
         vigil_abi::backend::LSM => "lsm",
         vigil_abi::backend::FENTRY => "fentry",
+        vigil_abi::backend::FANOTIFY => "fanotify",
         _ => "tracepoint",
+    }
+}
+
+/// Where a change's who-data came from (`vigil.fim.who`).
+fn who_source(c: &Carried) -> WhoSource {
+    match c.backend {
+        vigil_abi::backend::FANOTIFY if c.who.task.comm.is_empty() => WhoSource::PidOnly,
+        vigil_abi::backend::FANOTIFY => WhoSource::Procfs,
+        _ => WhoSource::Kernel,
     }
 }
 
@@ -87,8 +113,78 @@ fn resolve_parent(p: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The full path of `tail`, the trailing components of a path the kernel
+/// cut at PATH_MAX: the one baseline entry that ends so, or for a new
+/// name, the one baseline directory that ends like its directory.
+fn untruncate(store: &Store, tail: &[u8]) -> Option<Vec<u8>> {
+    let unique = |t: &[u8]| -> Option<Vec<u8>> {
+        let suffix = [b"/", t].concat();
+        match store.ending_with(&suffix, 2).ok()?.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    };
+    if let Some(p) = unique(tail) {
+        return Some(p);
+    }
+    let cut = tail.iter().rposition(|&b| b == b'/')?;
+    Some([unique(&tail[..cut])?.as_slice(), &tail[cut..]].concat())
+}
+
 impl Live {
+    /// Starts the configured backend, or the best one that works here:
+    /// BPF first, fanotify where no BPF backend can load.
     pub fn start(caps: &Capabilities, setup: &FimSetup) -> Result<Self> {
+        let source = match setup.backend {
+            Some(kfim::Backend::Fanotify) => Self::fanotify(setup)?,
+            Some(_) => Self::bpf(caps, setup)?,
+            None => match Self::bpf(caps, setup) {
+                Ok(s) => s,
+                Err(bpf) => Self::fanotify(setup)
+                    .map_err(|e| anyhow!("no BPF backend ({bpf:#}), and no fanotify ({e:#})"))?,
+            },
+        };
+        let backend = match &source {
+            Source::Bpf { kernel, .. } => kernel.backend,
+            Source::Fanotify { .. } => kfim::Backend::Fanotify,
+        };
+        Ok(Self {
+            source,
+            backend,
+            coalescer: Coalescer::new(QUIET, MAX_DELAY),
+            enricher: Enricher::new(),
+            checked: Instant::now(),
+            lost: false,
+            host: fim_json::hostname(),
+        })
+    }
+
+    fn fanotify(setup: &FimSetup) -> Result<Source> {
+        let roots: Vec<fanotify::Root<'_>> = setup
+            .trees
+            .iter()
+            .map(|t| fanotify::Root {
+                path: &t.path,
+                recursive: t.recursive,
+            })
+            .collect();
+        let watch = Fanotify::start(&roots).map_err(|e| anyhow!(e))?;
+        tracing::warn!(
+            "FIM live on fanotify (degraded): who-data is read from /proc after each change{}",
+            if watch.whole_renames {
+                ""
+            } else {
+                "; renames arrive as two halves (no FAN_RENAME before Linux 5.17)"
+            }
+        );
+        let seen = watch.counts;
+        Ok(Source::Fanotify {
+            watch: Box::new(watch),
+            seen,
+        })
+    }
+
+    fn bpf(caps: &Capabilities, setup: &FimSetup) -> Result<Source> {
         for name in [
             vigil_kernel::probe::PRIVILEGES,
             vigil_kernel::probe::BTF,
@@ -136,23 +232,18 @@ impl Live {
             0
         })
         .map_err(|e| anyhow!(e))?;
-        Ok(Self {
+        Ok(Source::Bpf {
             kernel,
             consumer,
             inbox,
             malformed,
             malformed_total: 0,
-            coalescer: Coalescer::new(QUIET, MAX_DELAY),
-            enricher: Enricher::new(),
             counters: SlotCounters::default(),
-            checked: Instant::now(),
-            lost: false,
-            host: fim_json::hostname(),
         })
     }
 
     pub fn backend(&self) -> kfim::Backend {
-        self.kernel.backend
+        self.backend
     }
 
     /// True once after the kernel reported lost events: the caller rescans.
@@ -168,16 +259,26 @@ impl Live {
         out: &mut Output,
         all: bool,
     ) -> Result<()> {
-        self.consumer
-            .poll(Duration::from_millis(50))
-            .map_err(|e| anyhow!(e))?;
-        if all {
-            self.consumer.drain().map_err(|e| anyhow!(e))?;
-        }
+        let wait = Duration::from_millis(50);
+        let events: Vec<FimEvent> = match &mut self.source {
+            Source::Bpf {
+                consumer, inbox, ..
+            } => {
+                consumer.poll(wait).map_err(|e| anyhow!(e))?;
+                if all {
+                    consumer.drain().map_err(|e| anyhow!(e))?;
+                }
+                std::mem::take(&mut *inbox.borrow_mut())
+            }
+            Source::Fanotify { watch, .. } => {
+                let mut v = Vec::new();
+                watch.read(wait, &mut v).map_err(|e| anyhow!(e))?;
+                v
+            }
+        };
         let now = Instant::now();
-        let events: Vec<FimEvent> = std::mem::take(&mut *self.inbox.borrow_mut());
         for ev in events {
-            self.hint(ev, &setup.trees, now);
+            self.hint(ev, store, &setup.trees, now);
         }
         let mut due: std::collections::BTreeMap<Vec<u8>, Pending<Carried>> =
             self.coalescer.due(now, all).into_iter().collect();
@@ -199,45 +300,78 @@ impl Live {
         }
         if now - self.checked >= Duration::from_secs(1) || all {
             self.checked = now;
-            self.check_losses()?;
+            let row = self.check_losses()?;
             if let Some(m) = &setup.metrics {
-                m.write().unwrap_or_else(|p| p.into_inner()).set_source(
-                    vigil_metrics::snapshot::SourceCounts {
-                        source: "fim".into(),
-                        received: self.counters.emitted,
-                        ringbuf_full: self.counters.ringbuf_drops,
-                        inflight_full: self.counters.state_drops,
-                        undecodable: self.malformed_total,
-                    },
-                );
+                m.write().unwrap_or_else(|p| p.into_inner()).set_source(row);
             }
         }
         out.flush().context("flush FIM events")
     }
 
-    fn check_losses(&mut self) -> Result<()> {
-        let c = ringbuf::read_counters(&self.kernel.object, vigil_abi::SLOT_FIM)
-            .map_err(|e| anyhow!(e))?;
-        let lost = c.dropped() - self.counters.dropped();
-        if lost > 0 {
-            tracing::warn!(
-                "FIM lost {lost} kernel events (ring buffer full: {}, state map full: {}); rescanning every tree",
-                c.ringbuf_drops - self.counters.ringbuf_drops,
-                c.state_drops - self.counters.state_drops
-            );
-            self.lost = true;
+    /// Notes any loss since the last look (the caller rescans), and the
+    /// source's counts for the metrics.
+    fn check_losses(&mut self) -> Result<SourceCounts> {
+        match &mut self.source {
+            Source::Bpf {
+                kernel,
+                malformed,
+                malformed_total,
+                counters,
+                ..
+            } => {
+                let c = ringbuf::read_counters(&kernel.object, vigil_abi::SLOT_FIM)
+                    .map_err(|e| anyhow!(e))?;
+                let lost = c.dropped() - counters.dropped();
+                if lost > 0 {
+                    tracing::warn!(
+                        "FIM lost {lost} kernel events (ring buffer full: {}, state map full: {}); rescanning every tree",
+                        c.ringbuf_drops - counters.ringbuf_drops,
+                        c.state_drops - counters.state_drops
+                    );
+                    self.lost = true;
+                }
+                let m = std::mem::take(&mut *malformed.borrow_mut());
+                self.lost |= m > 0;
+                *malformed_total += m;
+                let row = SourceCounts {
+                    source: "fim".into(),
+                    received: c.emitted,
+                    ringbuf_full: c.ringbuf_drops,
+                    inflight_full: c.state_drops,
+                    undecodable: *malformed_total,
+                    ..Default::default()
+                };
+                *counters = c;
+                Ok(row)
+            }
+            Source::Fanotify { watch, seen } => {
+                let c = watch.counts;
+                if c.lost() > seen.lost() {
+                    tracing::warn!(
+                        "FIM (fanotify) may have missed changes: queue overflows {}, unnamed directories {}, unmarked directories {}; rescanning every tree",
+                        c.overflows - seen.overflows,
+                        c.unresolved - seen.unresolved,
+                        c.unmarked - seen.unmarked
+                    );
+                    self.lost = true;
+                }
+                *seen = c;
+                Ok(SourceCounts {
+                    source: "fim".into(),
+                    received: c.received,
+                    queue_overflow: c.overflows,
+                    unresolved: c.unresolved,
+                    ..Default::default()
+                })
+            }
         }
-        let malformed = std::mem::take(&mut *self.malformed.borrow_mut());
-        if malformed > 0 {
-            self.lost = true;
-        }
-        self.malformed_total += malformed;
-        self.counters = c;
-        Ok(())
     }
 
     /// The baseline key of an event's main path.
-    fn canonical(ev: &FimEvent, trees: &[WatchedTree]) -> Option<Vec<u8>> {
+    fn canonical(ev: &FimEvent, store: &Store, trees: &[WatchedTree]) -> Option<Vec<u8>> {
+        if ev.path.truncated {
+            return untruncate(store, &ev.path.bytes);
+        }
         if let (Some(id), Some(below)) = (ev.tree, &ev.below_tree) {
             if let Some(t) = trees.get(id as usize - 1) {
                 return Some(join(&t.path, below));
@@ -247,10 +381,25 @@ impl Live {
         (p.first() == Some(&b'/') && !ev.path.truncated).then(|| resolve_parent(p))
     }
 
-    fn hint(&mut self, ev: FimEvent, trees: &[WatchedTree], now: Instant) {
+    /// A change the kernel saw but whose path cannot be placed: the
+    /// rescan that follows finds it (without who-data).
+    fn unplaced(&mut self, what: &[u8]) {
+        tracing::warn!(
+            "FIM: a change at a path cut at PATH_MAX ({} bytes ending {:?}) matches no single baseline entry; rescanning",
+            what.len(),
+            String::from_utf8_lossy(&what[what.len().saturating_sub(64)..])
+        );
+        self.lost = true;
+    }
+
+    fn hint(&mut self, ev: FimEvent, store: &Store, trees: &[WatchedTree], now: Instant) {
         tracing::debug!(op = ev.op.name(), path = ?String::from_utf8_lossy(&ev.path.bytes), path2 = ?ev.path2.as_ref().map(|p| String::from_utf8_lossy(&p.bytes).into_owned()), tree = ?ev.tree, below = ?ev.below_tree.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()), "fim event");
-        let Some(path) = Self::canonical(&ev, trees) else {
-            tracing::debug!("FIM event without a usable path: {:?}", ev.path);
+        let Some(path) = Self::canonical(&ev, store, trees) else {
+            if ev.path.truncated {
+                self.unplaced(&ev.path.bytes);
+            } else {
+                tracing::debug!("FIM event without a usable path: {:?}", ev.path);
+            }
             return;
         };
         let enriched = self.enricher.enrich(&ev.who);
@@ -314,7 +463,14 @@ impl Live {
         };
         match ev.op {
             FimOp::Rename | FimOp::Link => {
-                let Some(to) = seen2.as_deref().map(map2) else {
+                let to = match &ev.path2 {
+                    Some(p) if p.truncated => untruncate(store, &p.bytes),
+                    _ => seen2.as_deref().map(map2),
+                };
+                let Some(to) = to else {
+                    if let Some(p) = ev.path2.as_ref().filter(|p| p.truncated) {
+                        self.unplaced(&p.bytes);
+                    }
                     return;
                 };
                 // RENAME_EXCHANGE swaps two files: both stay, both changed.
@@ -374,6 +530,7 @@ impl Live {
             operations: ops,
             merged,
             backend: backend_name(p.who.backend),
+            who_from: who_source(&p.who),
             previous_path: previous.as_deref(),
             seen_path: p.who.seen.as_deref(),
         };

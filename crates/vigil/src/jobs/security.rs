@@ -330,6 +330,7 @@ impl SecurityJob {
                         ringbuf_full: kernel.ringbuf_drops,
                         inflight_full: kernel.state_drops,
                         undecodable: undecodable.get(),
+                        ..Default::default()
                     };
                     s.set_source(row);
                 }

@@ -17,6 +17,30 @@ pub fn vigil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vigil"))
 }
 
+/// A running agent: stopped with SIGTERM (and checked) by `stop`, killed
+/// if a failing assertion unwinds first, so no agent outlives its test.
+pub struct Running(pub Option<Child>);
+
+#[allow(dead_code, reason = "not every test uses it")]
+impl Running {
+    pub fn stop(mut self) {
+        let mut child = self.0.take().unwrap();
+        // SAFETY: kill(2) on our child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let st = child.wait().unwrap();
+        assert!(st.success(), "vigil exited with {st}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A running `vigil trace opens --json` writing to a file.
 pub struct Tracer {
     child: Child,
@@ -185,6 +209,7 @@ pub fn spawn_until(cmd: &mut Command, ready: &str) -> Child {
 }
 
 /// Like [`spawn_until`], also returning the stderr seen until `ready`.
+/// Gives up (killing the child) after [`READY_WITHIN`].
 #[allow(
     dead_code,
     clippy::zombie_processes,
@@ -193,21 +218,43 @@ pub fn spawn_until(cmd: &mut Command, ready: &str) -> Child {
 pub fn spawn_until_seen(cmd: &mut Command, ready: &str) -> (Child, String) {
     let mut child = cmd.stderr(Stdio::piped()).spawn().expect("spawn");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
+    let (tx, rx) = mpsc::channel();
+    let want = ready.to_string();
+    // Reads on its own thread, so a child that hangs cannot hang the test.
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = tx.send((false, seen));
+                return;
+            }
+            seen.push_str(&line);
+            if line.contains(&want) {
+                let _ = tx.send((true, seen));
+                // Keep reading: a closed pipe would kill the child's last words.
+                let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+                return;
+            }
+        }
+    });
+    match rx.recv_timeout(READY_WITHIN) {
+        Ok((true, seen)) => (child, seen),
+        Ok((false, seen)) => {
             let status = child.wait();
             panic!("exited ({status:?}) before printing {ready:?}:\n{seen}");
         }
-        seen.push_str(&line);
-        if line.contains(ready) {
-            // Keep reading: a closed pipe would kill the child's last words.
-            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-            return (child, seen);
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let seen = rx.recv().map(|(_, s)| s).unwrap_or_default();
+            panic!("did not print {ready:?} within {READY_WITHIN:?}:\n{seen}");
         }
     }
 }
+
+/// How long an agent may take to attach (a first baseline included).
+pub const READY_WITHIN: Duration = Duration::from_secs(180);
 
 pub fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap()
