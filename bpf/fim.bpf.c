@@ -70,12 +70,14 @@ struct {
 
 /*
  * FNV-1a hashes of every watched tree's path string (and of the names it
- * is known by): how the tracepoint backend filters absolute path strings
- * in the kernel, at each '/' of the string.
+ * is known by), VIGIL_FIM_PREFIX_TREE, and of each of their ancestors,
+ * VIGIL_FIM_PREFIX_ANCESTOR: how the tracepoint backend filters absolute
+ * path strings in the kernel, at each '/' of the string, stopping at the
+ * first prefix that leads to no tree.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, __u32);
 } fim_prefixes SEC(".maps");
@@ -154,6 +156,34 @@ struct {
 	__type(key, __u32);
 	__type(value, struct vigil_fim_event);
 } fim_scratch SEC(".maps");
+
+/*
+ * The exe and cwd a process's last emitted event carried, by identity:
+ * while they stay the same, events leave the strings out (two path walks
+ * each) and user space takes them from that event (VIGIL_WHO_CACHED).
+ */
+struct fim_who {
+	__u64 exe;
+	__u64 pwd_dentry;
+	__u64 pwd_mnt;
+	__u32 seq;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct fim_who);
+} fim_who SEC(".maps");
+
+/* The next who_seq. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fim_who_next SEC(".maps");
 
 static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d)
 {
@@ -239,8 +269,7 @@ static __always_inline struct vigil_fim_event *fim_begin(__u32 op)
 	ev->cwd_len = 0;
 	ev->cmdline_len = 0;
 	ev->name_len = 0;
-	ev->_pad[0] = 0;
-	ev->_pad[1] = 0;
+	ev->who_seq = 0;
 	return ev;
 }
 
@@ -269,10 +298,11 @@ static __always_inline __u32 fim_put_user_str(struct vigil_fim_event *ev, __u32 
 /*
  * The watched tree of a path, or 0. Cached per (dentry, mount); with
  * `by_parent`, per (parent dentry, mount), so every new file in a
- * directory shares one verdict.
+ * directory shares one verdict. `*walked`: the walk state now holds `p`'s
+ * whole path, which the event can take without a second walk.
  */
 static __always_inline __u32 fim_tree_of(const struct path *p, bool by_parent, struct task_struct *task,
-					 bool use_loop)
+					 bool use_loop, bool *walked)
 {
 	struct vigil_fim_config *c = fim_cfg();
 	struct dentry *d = BPF_CORE_READ(p, dentry);
@@ -296,6 +326,7 @@ static __always_inline __u32 fim_tree_of(const struct path *p, bool by_parent, s
 	w = vigil_walk_path(p, task, use_loop);
 	if (!w)
 		return 0;
+	*walked = true;
 	v.gen = c->verdict_gen;
 	v.tree = w->tree;
 	bpf_map_update_elem(&fim_verdicts, &k, &v, BPF_ANY);
@@ -304,7 +335,9 @@ static __always_inline __u32 fim_tree_of(const struct path *p, bool by_parent, s
 
 static __always_inline __u32 fim_path_tree(const struct path *p, struct task_struct *task, bool use_loop)
 {
-	return fim_tree_of(p, false, task, use_loop);
+	bool walked = false;
+
+	return fim_tree_of(p, false, task, use_loop, &walked);
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -314,6 +347,7 @@ struct fim_scan {
 	const char *buf;
 	__u64 hash;
 	__u32 len;
+	__u32 absolute;  /* the string starts with '/' */
 	__u32 matched;   /* a prefix is a watched tree */
 	__u32 slash;     /* the string has a '/' after its first byte */
 	__u32 irregular; /* "//", "/./" or "/../": only user space can tell */
@@ -322,6 +356,7 @@ struct fim_scan {
 
 static long fim_scan_step(__u32 i, struct fim_scan *c)
 {
+	__u32 *known;
 	char ch;
 
 	if (i >= c->len)
@@ -332,10 +367,14 @@ static long fim_scan_step(__u32 i, struct fim_scan *c)
 			c->irregular = 1;
 			return 1;
 		}
-		if (bpf_map_lookup_elem(&fim_prefixes, &c->hash)) {
+		known = bpf_map_lookup_elem(&fim_prefixes, &c->hash);
+		if (known && *known == VIGIL_FIM_PREFIX_TREE) {
 			c->matched = 1;
 			return 1;
 		}
+		/* No watched tree below this prefix: no longer one can match. */
+		if (!known && c->absolute)
+			return 1;
 		if (!ch)
 			return 1;
 		c->slash = 1;
@@ -370,6 +409,7 @@ static __always_inline bool fim_may_touch(__s32 dfd, const char *s, struct task_
 	if (n <= 1)
 		return false;
 	c.len = n;
+	c.absolute = c.buf[0] == '/';
 	bpf_loop(VIGIL_PATH_MAX, fim_scan_step, &c, 0);
 	if (c.matched || c.irregular)
 		return true;
@@ -439,9 +479,9 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 
 /* Puts a whole path (of a file, or a struct path) as the event's path. */
 static __always_inline __u32 fim_put_whole(struct vigil_fim_event *ev, const struct path *path,
-					   struct task_struct *task, bool use_loop)
+					   struct task_struct *task, bool use_loop, bool walked)
 {
-	struct vigil_walk *w = vigil_walk_path(path, task, use_loop);
+	struct vigil_walk *w = walked ? vigil_walk_state_get() : vigil_walk_path(path, task, use_loop);
 	__u32 len;
 
 	if (!w)
@@ -456,9 +496,10 @@ static __always_inline __u32 fim_put_whole(struct vigil_fim_event *ev, const str
 }
 
 static __always_inline __u32 fim_put_file(struct vigil_fim_event *ev, struct file *file,
-					  struct task_struct *task, bool use_loop)
+					  struct task_struct *task, bool use_loop, bool walked)
 {
-	__u32 len = fim_put_whole(ev, __builtin_preserve_access_index(&file->f_path), task, use_loop);
+	__u32 len = fim_put_whole(ev, __builtin_preserve_access_index(&file->f_path), task, use_loop,
+				  walked);
 
 	ev->ino = BPF_CORE_READ(file, f_inode, i_ino);
 	ev->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
@@ -469,39 +510,58 @@ static __always_inline __u32 fim_put_file(struct vigil_fim_event *ev, struct fil
 static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 				      struct task_struct *task, bool use_loop)
 {
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct fim_who now = {
+		.exe = (__u64)exe,
+		.pwd_dentry = (__u64)BPF_CORE_READ(fs, pwd.dentry),
+		.pwd_mnt = (__u64)BPF_CORE_READ(fs, pwd.mnt),
+	};
+	__u32 tgid = ev->hdr.pid, zero = 0, *next;
+	struct fim_who *known;
 	struct vigil_walk *w;
-	struct file *exe;
 	__u32 len;
+	int err;
 
 	vigil_who_ids(ev, task);
-	exe = BPF_CORE_READ(task, mm, exe_file);
-	if (exe) {
-		w = vigil_walk_path(__builtin_preserve_access_index(&exe->f_path), task, use_loop);
-		len = fim_put_walk(ev, off, w);
-		ev->exe_len = len;
-		off += len;
-	}
-	{
-		struct fs_struct *fs = BPF_CORE_READ(task, fs);
-
+	known = bpf_map_lookup_elem(&fim_who, &tgid);
+	if (known && known->exe == now.exe && known->pwd_dentry == now.pwd_dentry &&
+	    known->pwd_mnt == now.pwd_mnt) {
+		ev->who_seq = known->seq | VIGIL_WHO_CACHED;
+	} else {
+		if (exe) {
+			w = vigil_walk_path(__builtin_preserve_access_index(&exe->f_path), task, use_loop);
+			len = fim_put_walk(ev, off, w);
+			ev->exe_len = len;
+			off += len;
+		}
 		w = vigil_walk_path(__builtin_preserve_access_index(&fs->pwd), task, use_loop);
 		len = fim_put_walk(ev, off, w);
 		ev->cwd_len = len;
 		off += len;
+		next = bpf_map_lookup_elem(&fim_who_next, &zero);
+		if (next)
+			now.seq = (__sync_fetch_and_add(next, 1) & VIGIL_WHO_SEQ_MASK) + 1;
+		ev->who_seq = now.seq & VIGIL_WHO_SEQ_MASK;
 	}
 	if (FIM_ROOM(off)) {
 		len = vigil_who_cmdline(task, &ev->data[off]);
 		ev->cmdline_len = len;
 		off += len;
 	}
-	return vigil_emit(ev, offsetof(struct vigil_fim_event, data) + off, sizeof(*ev),
-			  VIGIL_SLOT_FIM, ev->path_flags);
+	err = vigil_emit(ev, offsetof(struct vigil_fim_event, data) + off, sizeof(*ev),
+			 VIGIL_SLOT_FIM, ev->path_flags);
+	/* Only strings user space has received may be referred to. */
+	if (!err && !(ev->who_seq & VIGIL_WHO_CACHED) && now.seq)
+		bpf_map_update_elem(&fim_who, &tgid, &now, BPF_ANY);
+	return err;
 }
 
 /* The watched tree of `file`: cached per (parent dentry, mount). */
-static __always_inline __u32 fim_file_tree(struct file *file, struct task_struct *task, bool use_loop)
+static __always_inline __u32 fim_file_tree(struct file *file, struct task_struct *task, bool use_loop,
+					   bool *walked)
 {
-	return fim_tree_of(__builtin_preserve_access_index(&file->f_path), true, task, use_loop);
+	return fim_tree_of(__builtin_preserve_access_index(&file->f_path), true, task, use_loop, walked);
 }
 
 /*
@@ -545,6 +605,7 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 {
 	struct task_struct *task;
 	struct vigil_fim_event *ev;
+	bool walked = false;
 	long merged = 0;
 	__u32 off;
 	long n;
@@ -552,7 +613,7 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 	if (fim_is_agent())
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
-	if (!fim_file_tree(file, task, use_loop))
+	if (!fim_file_tree(file, task, use_loop, &walked))
 		return 0;
 	if (op == VIGIL_FIM_WRITE && (merged = fim_dedupe(file, op)) < 0)
 		return 0;
@@ -562,7 +623,7 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 	ev->suppressed = merged;
 	ev->backend = backend;
 	ev->flags = BPF_CORE_READ(file, f_flags);
-	off = fim_put_file(ev, file, task, use_loop);
+	off = fim_put_file(ev, file, task, use_loop, walked);
 	if (dpath && FIM_ROOM(off)) {
 		n = bpf_d_path(&file->f_path, (char *)&ev->data[off], VIGIL_PATH_MAX);
 		if (n > 0) {
@@ -624,6 +685,7 @@ static __always_inline int fim_open_exit(long ret, bool use_loop)
 	struct vigil_open_args *a = vigil_open_taken(tid);
 	struct task_struct *task;
 	struct vigil_fim_event *ev;
+	bool walked = false;
 	struct file *file;
 	__u32 off;
 
@@ -633,7 +695,7 @@ static __always_inline int fim_open_exit(long ret, bool use_loop)
 		goto out;
 	task = (struct task_struct *)bpf_get_current_task();
 	file = vigil_fd_file(task, ret);
-	if (!file || !fim_file_tree(file, task, use_loop))
+	if (!file || !fim_file_tree(file, task, use_loop, &walked))
 		goto out;
 	ev = fim_begin(VIGIL_FIM_OPEN_WRITE);
 	if (!ev)
@@ -641,7 +703,7 @@ static __always_inline int fim_open_exit(long ret, bool use_loop)
 	ev->ret = ret;
 	ev->flags = a->flags;
 	ev->mode = a->mode;
-	off = fim_put_file(ev, file, task, use_loop);
+	off = fim_put_file(ev, file, task, use_loop, walked);
 	fim_finish(ev, off, task, use_loop);
 out:
 	vigil_open_done(tid);
@@ -736,10 +798,11 @@ static __always_inline int fim_path_exit(long ret, bool use_loop)
 
 	if (a->fd >= 0) {
 		struct file *file = vigil_fd_file(task, a->fd);
+		bool walked = false;
 
-		if (!file || !fim_file_tree(file, task, use_loop))
+		if (!file || !fim_file_tree(file, task, use_loop, &walked))
 			goto out;
-		off = fim_put_file(ev, file, task, use_loop);
+		off = fim_put_file(ev, file, task, use_loop, walked);
 		tree = ev->tree;
 	} else {
 		off = fim_put_path(ev, 0, a->dfd1, a->p1, task, use_loop, &ev->path_flags,
@@ -900,7 +963,7 @@ static __always_inline int fim_link_op(struct dentry *old_dentry, const struct p
 	/* Links never cross mounts: the existing file is on new_dir's. */
 	existing.mnt = BPF_CORE_READ(new_dir, mnt);
 	existing.dentry = old_dentry;
-	off = fim_put_whole(ev, &existing, task, use_loop);
+	off = fim_put_whole(ev, &existing, task, use_loop, false);
 	off += fim_put_entry(ev, off, new_dir, new_dentry, task, use_loop, &ev->path2_flags,
 			     &ev->path2_base_len, &ev->path2_arg_len, false);
 	return fim_finish(ev, off, task, use_loop);
@@ -955,7 +1018,7 @@ static __always_inline int fim_path_op(__u32 op, const struct path *path, __u32 
 	ev->mode = mode;
 	ev->arg_uid = uid;
 	ev->arg_gid = gid;
-	off = fim_put_whole(ev, path, task, use_loop);
+	off = fim_put_whole(ev, path, task, use_loop, false);
 	return fim_finish(ev, off, task, use_loop);
 }
 

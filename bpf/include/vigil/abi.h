@@ -229,6 +229,14 @@ struct vigil_open_event {
  * past 6 * PATH_MAX is left out (length 0): only pathological paths get
  * there, and the main path always fits.
  */
+/* fim_prefixes values */
+#define VIGIL_FIM_PREFIX_TREE 1
+#define VIGIL_FIM_PREFIX_ANCESTOR 2
+
+/* vigil_fim_event.who_seq */
+#define VIGIL_WHO_CACHED 0x80000000u
+#define VIGIL_WHO_SEQ_MASK 0x7fffffffu
+
 struct vigil_fim_event {
 	struct vigil_event_header hdr;
 	__u64 cgroup_id;
@@ -260,7 +268,10 @@ struct vigil_fim_event {
 	__u16 cwd_len;
 	__u16 cmdline_len;
 	__u16 name_len;
-	__u16 _pad[2];
+	/* Which exe and cwd strings are this process's (VIGIL_WHO_SEQ_MASK).
+	 * With VIGIL_WHO_CACHED, exe_len and cwd_len are 0: the strings are
+	 * those of this tgid's earlier event with the same sequence. */
+	__u32 who_seq;
 	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 160: 8-aligned */
 };
 

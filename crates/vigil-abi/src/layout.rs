@@ -206,7 +206,7 @@ pub static STRUCTS: &[AbiStruct] = &[
             cwd_len,
             cmdline_len,
             name_len,
-            _pad
+            who_seq
         }),
     },
     AbiStruct {

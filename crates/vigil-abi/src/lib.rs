@@ -153,8 +153,17 @@ pub struct FimEventFixed {
     pub cwd_len: u16,
     pub cmdline_len: u16,
     pub name_len: u16,
-    pub _pad: [u16; 2],
+    pub who_seq: u32,
 }
+
+/// `fim_prefixes` values: a watched tree's path, or one of its ancestors.
+pub const FIM_PREFIX_TREE: u32 = 1;
+pub const FIM_PREFIX_ANCESTOR: u32 = 2;
+
+/// `vigil_fim_event.who_seq`: the exe and cwd strings are left out, being
+/// those of this tgid's earlier event with the same sequence.
+pub const WHO_CACHED: u32 = 0x8000_0000;
+pub const WHO_SEQ_MASK: u32 = 0x7fff_ffff;
 
 /// `struct vigil_fim_config`: `fim_config[0]`.
 #[repr(C)]

@@ -2,11 +2,16 @@
 //! those files change (a user added while the agent runs gets a name).
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the files' mtimes are looked at: a stat per event would
+/// cost more than the rest of enrichment.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 struct Table {
     file: &'static str,
     read_at: Option<SystemTime>,
+    checked: Option<Instant>,
     names: HashMap<u32, String>,
 }
 
@@ -15,11 +20,17 @@ impl Table {
         Self {
             file,
             read_at: None,
+            checked: None,
             names: HashMap::new(),
         }
     }
 
     fn refresh(&mut self) {
+        let now = Instant::now();
+        if self.checked.is_some_and(|c| now - c < CHECK_EVERY) {
+            return;
+        }
+        self.checked = Some(now);
         let mtime = std::fs::metadata(self.file).and_then(|m| m.modified()).ok();
         if mtime.is_some() && mtime == self.read_at {
             return;

@@ -10,6 +10,7 @@ use crate::event::{
     Event, EventPath, FimEvent, FimOp, OpenEvent, OpenSyscall, PathSource, Task, Who,
 };
 use crate::security_event::{name_of, socket_addr, suspicion_names, SecurityEvent, Signal};
+use crate::who_strings::WhoStrings;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -50,11 +51,21 @@ macro_rules! who_of {
 
 pub struct Decoder {
     clock: MonotonicClock,
+    who_strings: std::cell::RefCell<WhoStrings>,
 }
 
 impl Decoder {
     pub fn new(clock: MonotonicClock) -> Self {
-        Self { clock }
+        Self {
+            clock,
+            who_strings: Default::default(),
+        }
+    }
+
+    /// FIM events whose exe and cwd could not be filled from an earlier
+    /// event of their process.
+    pub fn who_misses(&self) -> u64 {
+        self.who_strings.borrow().misses
     }
 
     pub fn decode(&self, rec: &[u8]) -> Result<Event, DecodeError> {
@@ -170,7 +181,13 @@ impl Decoder {
         });
         Ok(FimEvent {
             time: self.clock.to_system_time(f.hdr.ts_ns),
-            who: who_of!(f, exe.to_vec(), cwd.to_vec(), cmdline),
+            who: {
+                let (exe, cwd) = self
+                    .who_strings
+                    .borrow_mut()
+                    .resolve(f.hdr.pid, f.who_seq, exe, cwd);
+                who_of!(f, exe, cwd, cmdline)
+            },
             op,
             backend: f.backend,
             ret: f.ret,

@@ -305,10 +305,31 @@ pub fn start(
     let prefixes = object
         .map(PREFIXES_MAP)
         .ok_or("fim object has no prefixes map")?;
-    for p in trees.iter().map(|t| &t.path).chain(aliases) {
-        let key = vigil_abi::fnv1a(p.as_os_str().as_bytes()).to_ne_bytes();
+    let names: Vec<&Path> = trees
+        .iter()
+        .map(|t| t.path.as_path())
+        .chain(aliases.iter().map(PathBuf::as_path))
+        .collect();
+    let mut values: std::collections::HashMap<&[u8], u32> = Default::default();
+    for p in &names {
+        // Ancestors first: a tree that is also another's ancestor stays a tree.
+        for a in p.ancestors().skip(1) {
+            let a = a.as_os_str().as_bytes();
+            if a.len() > 1 {
+                values.entry(a).or_insert(vigil_abi::FIM_PREFIX_ANCESTOR);
+            }
+        }
+    }
+    for p in &names {
+        values.insert(p.as_os_str().as_bytes(), vigil_abi::FIM_PREFIX_TREE);
+    }
+    for (name, value) in values {
         prefixes
-            .update(&key, &1u32.to_ne_bytes(), MapFlags::ANY)
+            .update(
+                &vigil_abi::fnv1a(name).to_ne_bytes(),
+                &value.to_ne_bytes(),
+                MapFlags::ANY,
+            )
             .map_err(|e| format!("fim prefixes: {e}"))?;
     }
 
@@ -334,6 +355,8 @@ pub fn start(
         set_config(&object, &cfg)?;
         held.push(f?);
     }
+    // It would otherwise run on every open on the host.
+    object.detach_program("fim_register");
     let watch = object.map(WATCH_MAP).ok_or("fim object has no watch map")?;
     let registered = watch.keys().count();
     if registered < trees.len() {

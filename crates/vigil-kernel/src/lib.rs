@@ -31,3 +31,4 @@ pub mod security;
 pub mod security_event;
 pub mod sensitive;
 pub mod sysfs;
+pub mod who_strings;

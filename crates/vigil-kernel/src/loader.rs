@@ -80,7 +80,8 @@ pub struct LoadOptions<'a> {
 pub struct LoadedObject {
     pub object: Object,
     pub programs: Vec<ProgramStatus>,
-    links: Vec<Link>,
+    /// Each link with the program it attaches.
+    links: Vec<(String, Link)>,
 }
 
 fn base_name(name: &str) -> &str {
@@ -210,7 +211,7 @@ impl LoadedObject {
             };
             match prog.attach() {
                 Ok(link) => {
-                    self.links.push(link);
+                    self.links.push((status.name.clone(), link));
                     status.state = ProgramState::Attached;
                 }
                 Err(e) => {
@@ -254,7 +255,7 @@ impl LoadedObject {
         let link = prog
             .attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, tracepoint)
             .map_err(|e| format!("attach {program} to syscalls/{tracepoint}: {e}"))?;
-        self.links.push(link);
+        self.links.push((program.to_string(), link));
         status.state = ProgramState::Attached;
         Ok(())
     }
@@ -273,6 +274,17 @@ impl LoadedObject {
     /// Detaches every program; maps stay readable.
     pub fn detach(&mut self) {
         self.links.clear();
+    }
+
+    /// Detaches `base` (a program needed only for a while); it stays
+    /// loaded.
+    pub fn detach_program(&mut self, base: &str) {
+        self.links.retain(|(name, _)| base_name(name) != base);
+        for s in &mut self.programs {
+            if base_name(&s.name) == base && s.state == ProgramState::Attached {
+                s.state = ProgramState::Loaded;
+            }
+        }
     }
 
     pub fn map(&self, name: &str) -> Option<libbpf_rs::Map<'_>> {

@@ -336,6 +336,13 @@ impl Collector for SnapshotCollector {
                 "1 when kernel-fed live FIM runs, 0 when only scans do",
                 f64::from(u8::from(f.live)),
             )?;
+            family(
+                &mut enc,
+                "vigil_fim_backend_info",
+                "Where live FIM changes come from (fanotify: degraded, who-data from /proc)",
+                g,
+                &[(vec![("backend", f.backend.as_str())], 1.0)],
+            )?;
         }
 
         // security_posture_*

@@ -66,6 +66,9 @@ pub struct FimFigures {
     pub changes: Vec<(String, u64)>,
     pub files: u64,
     pub live: bool,
+    /// Where live changes come from: lsm, fentry, tracepoint, fanotify
+    /// (degraded), or scans (none).
+    pub backend: String,
 }
 
 /// Histogram buckets for scan durations (seconds), +Inf last.

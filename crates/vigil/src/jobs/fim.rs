@@ -207,6 +207,10 @@ pub fn run(
     };
     setup.figures(|f| {
         f.live = live.is_some();
+        f.backend = live
+            .as_ref()
+            .map_or("scans", |l| l.backend().name())
+            .to_string();
         for a in fim_json::ACTIONS {
             f.changes.push((a.to_string(), 0));
         }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use vigil_enrich::{Enriched, Enricher};
 use vigil_fim::live::{confirm, move_subtree, Coalescer, Confirmed, Hint, Pending};
+use vigil_fim::real_dir::RealDirs;
 use vigil_fim::record::FileType;
 use vigil_fim::store::Store;
 use vigil_fim::tree::{tree_for, WatchedTree};
@@ -69,6 +70,7 @@ pub struct Live {
     backend: kfim::Backend,
     coalescer: Coalescer<Carried>,
     enricher: Enricher,
+    real_dirs: RealDirs,
     checked: Instant,
     lost: bool,
     host: String,
@@ -99,18 +101,6 @@ fn join(base: &Path, below: &[u8]) -> Vec<u8> {
     }
     p.extend_from_slice(below);
     p
-}
-
-/// The path as the baseline keys it: symlinked parents resolved.
-fn resolve_parent(p: &[u8]) -> Vec<u8> {
-    let path = Path::new(OsStr::from_bytes(p));
-    match (path.parent(), path.file_name()) {
-        (Some(dir), Some(name)) => match std::fs::canonicalize(dir) {
-            Ok(real) => real.join(name).as_os_str().as_bytes().to_vec(),
-            Err(_) => p.to_vec(),
-        },
-        _ => p.to_vec(),
-    }
 }
 
 /// The full path of `tail`, the trailing components of a path the kernel
@@ -153,6 +143,7 @@ impl Live {
             backend,
             coalescer: Coalescer::new(QUIET, MAX_DELAY),
             enricher: Enricher::new(),
+            real_dirs: RealDirs::default(),
             checked: Instant::now(),
             lost: false,
             host: fim_json::hostname(),
@@ -368,7 +359,12 @@ impl Live {
     }
 
     /// The baseline key of an event's main path.
-    fn canonical(ev: &FimEvent, store: &Store, trees: &[WatchedTree]) -> Option<Vec<u8>> {
+    fn canonical(
+        ev: &FimEvent,
+        store: &Store,
+        trees: &[WatchedTree],
+        real: &mut RealDirs,
+    ) -> Option<Vec<u8>> {
         if ev.path.truncated {
             return untruncate(store, &ev.path.bytes);
         }
@@ -378,7 +374,7 @@ impl Live {
             }
         }
         let p = &ev.path.bytes;
-        (p.first() == Some(&b'/') && !ev.path.truncated).then(|| resolve_parent(p))
+        (p.first() == Some(&b'/') && !ev.path.truncated).then(|| real.resolve_parent(p))
     }
 
     /// A change the kernel saw but whose path cannot be placed: the
@@ -394,7 +390,7 @@ impl Live {
 
     fn hint(&mut self, ev: FimEvent, store: &Store, trees: &[WatchedTree], now: Instant) {
         tracing::debug!(op = ev.op.name(), path = ?String::from_utf8_lossy(&ev.path.bytes), path2 = ?ev.path2.as_ref().map(|p| String::from_utf8_lossy(&p.bytes).into_owned()), tree = ?ev.tree, below = ?ev.below_tree.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()), "fim event");
-        let Some(path) = Self::canonical(&ev, store, trees) else {
+        let Some(path) = Self::canonical(&ev, store, trees, &mut self.real_dirs) else {
             if ev.path.truncated {
                 self.unplaced(&ev.path.bytes);
             } else {
@@ -459,7 +455,7 @@ impl Live {
                     }
                 }
             }
-            resolve_parent(p)
+            self.real_dirs.resolve_parent(p)
         };
         match ev.op {
             FimOp::Rename | FimOp::Link => {
