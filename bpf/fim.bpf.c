@@ -177,14 +177,6 @@ struct {
 	__type(value, struct fim_who);
 } fim_who SEC(".maps");
 
-/* The next who_seq. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} fim_who_next SEC(".maps");
-
 static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d)
 {
 	__u64 key = (__u64)d;
@@ -517,7 +509,7 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 		.pwd_dentry = (__u64)BPF_CORE_READ(fs, pwd.dentry),
 		.pwd_mnt = (__u64)BPF_CORE_READ(fs, pwd.mnt),
 	};
-	__u32 tgid = ev->hdr.pid, zero = 0, *next;
+	__u32 tgid = ev->hdr.pid;
 	struct fim_who *known;
 	struct vigil_walk *w;
 	__u32 len;
@@ -539,10 +531,10 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 		len = fim_put_walk(ev, off, w);
 		ev->cwd_len = len;
 		off += len;
-		next = bpf_map_lookup_elem(&fim_who_next, &zero);
-		if (next)
-			now.seq = (__sync_fetch_and_add(next, 1) & VIGIL_WHO_SEQ_MASK) + 1;
-		ev->who_seq = now.seq & VIGIL_WHO_SEQ_MASK;
+		/* The clock names the strings: one process's recent ones never
+		 * share a value (an atomic counter needs fetch-add, 5.12+). */
+		now.seq = (bpf_ktime_get_ns() & VIGIL_WHO_SEQ_MASK) | 1;
+		ev->who_seq = now.seq;
 	}
 	if (FIM_ROOM(off)) {
 		len = vigil_who_cmdline(task, &ev->data[off]);
@@ -552,7 +544,7 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 	err = vigil_emit(ev, offsetof(struct vigil_fim_event, data) + off, sizeof(*ev),
 			 VIGIL_SLOT_FIM, ev->path_flags);
 	/* Only strings user space has received may be referred to. */
-	if (!err && !(ev->who_seq & VIGIL_WHO_CACHED) && now.seq)
+	if (!err && !(ev->who_seq & VIGIL_WHO_CACHED))
 		bpf_map_update_elem(&fim_who, &tgid, &now, BPF_ANY);
 	return err;
 }
@@ -668,6 +660,25 @@ FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args
 /* Attached to sys_enter_{ftruncate,fallocate}. */
 FIM_TP_FLAVOURS(fim_ftruncate, struct trace_event_raw_sys_enter,
 		fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, loop))
+
+/*
+ * Attached to sys_enter_mmap: a file mapped shared and writable. Writes
+ * through the mapping make no syscall; user space re-checks the file
+ * while the mapping process lives, and once more when it is gone.
+ */
+#define PROT_WRITE_ 0x2
+#define MAP_SHARED_ 0x1 /* also set in MAP_SHARED_VALIDATE */
+#define MAP_ANONYMOUS_ 0x20
+
+static __always_inline int fim_mmap_op(struct trace_event_raw_sys_enter *ctx, bool use_loop)
+{
+	if (!(ctx->args[2] & PROT_WRITE_) || !(ctx->args[3] & MAP_SHARED_) ||
+	    (ctx->args[3] & MAP_ANONYMOUS_))
+		return 0;
+	return fim_fd_op((long)ctx->args[4], VIGIL_FIM_MMAP_WRITE, use_loop);
+}
+
+FIM_TP_FLAVOURS(fim_mmap, struct trace_event_raw_sys_enter, fim_mmap_op(ctx, loop))
 
 /* ---- opens with write intent ------------------------------------------ */
 

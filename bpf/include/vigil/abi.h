@@ -73,7 +73,7 @@ enum vigil_path_flags {
 /* What a file-integrity event reports. */
 enum vigil_fim_op {
 	VIGIL_FIM_OPEN_WRITE = 1, /* opened for writing (O_WRONLY/O_RDWR/O_TRUNC/O_CREAT) */
-	VIGIL_FIM_WRITE = 2,      /* content written (write family, shared mmap) */
+	VIGIL_FIM_WRITE = 2,      /* content written (write family) */
 	VIGIL_FIM_TRUNCATE = 3,   /* truncate, ftruncate, fallocate */
 	VIGIL_FIM_UNLINK = 4,
 	VIGIL_FIM_RMDIR = 5,
@@ -85,6 +85,7 @@ enum vigil_fim_op {
 	VIGIL_FIM_CHOWN = 11,
 	VIGIL_FIM_SETXATTR = 12,
 	VIGIL_FIM_REMOVEXATTR = 13,
+	VIGIL_FIM_MMAP_WRITE = 14, /* mapped shared and writable: writes follow unseen */
 };
 
 /* Which kernel hooks produced an event. */

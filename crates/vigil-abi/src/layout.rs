@@ -276,7 +276,8 @@ pub static CONSTANTS: &[AbiConst] = consts! {
         FIM_TRUNCATE = fim_op::TRUNCATE, FIM_UNLINK = fim_op::UNLINK, FIM_RMDIR = fim_op::RMDIR,
         FIM_MKDIR = fim_op::MKDIR, FIM_RENAME = fim_op::RENAME, FIM_LINK = fim_op::LINK,
         FIM_SYMLINK = fim_op::SYMLINK, FIM_CHMOD = fim_op::CHMOD, FIM_CHOWN = fim_op::CHOWN,
-        FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR;
+        FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR,
+        FIM_MMAP_WRITE = fim_op::MMAP_WRITE;
     "vigil_fim_backend": BACKEND_TRACEPOINT = backend::TRACEPOINT, BACKEND_FENTRY = backend::FENTRY,
         BACKEND_LSM = backend::LSM;
     "vigil_open_syscall": SYS_OPEN = SYS_OPEN, SYS_OPENAT = SYS_OPENAT,

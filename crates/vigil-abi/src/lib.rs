@@ -107,6 +107,7 @@ pub mod fim_op {
     pub const CHOWN: u32 = 11;
     pub const SETXATTR: u32 = 12;
     pub const REMOVEXATTR: u32 = 13;
+    pub const MMAP_WRITE: u32 = 14;
 }
 
 /// `enum vigil_fim_backend`.

@@ -12,6 +12,7 @@
 pub mod diff;
 pub mod live;
 pub mod long_path;
+pub mod mappings;
 pub mod real_dir;
 pub mod reconcile;
 pub mod record;

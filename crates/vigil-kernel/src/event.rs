@@ -118,6 +118,8 @@ pub enum FimOp {
     Chown,
     SetXattr,
     RemoveXattr,
+    /// Mapped shared and writable: writes through the mapping follow.
+    MmapWrite,
     // fanotify's coarser kinds: not in `enum vigil_fim_op`, which only
     // the BPF programs produce.
     /// A name appeared (a file, link or symlink: fanotify does not say).
@@ -150,6 +152,7 @@ impl FimOp {
             o::CHOWN => Self::Chown,
             o::SETXATTR => Self::SetXattr,
             o::REMOVEXATTR => Self::RemoveXattr,
+            o::MMAP_WRITE => Self::MmapWrite,
             _ => return None,
         })
     }
@@ -169,6 +172,7 @@ impl FimOp {
             Self::Chown => "chown",
             Self::SetXattr => "setxattr",
             Self::RemoveXattr => "removexattr",
+            Self::MmapWrite => "mmap_write",
             Self::Create => "create",
             Self::Modify => "modify",
             Self::Attrib => "attrib",

@@ -24,8 +24,9 @@ use crate::probe::{self, Capabilities};
 use crate::sysfs;
 
 /// Path-based and fd-attribute syscalls; each has an enter program
-/// `fim_enter_<name>` and shares the exit handler.
-pub const PATH_SYSCALLS: &[&str] = &[
+/// `fim_enter_<name>` and shares the exit handler. With [`CHOWN_SYSCALLS`]
+/// and [`XATTR_SYSCALLS`], all of them ([`path_syscalls`]).
+const PATH_SYSCALLS: &[&str] = &[
     "unlink",
     "unlinkat",
     "rmdir",
@@ -42,11 +43,13 @@ pub const PATH_SYSCALLS: &[&str] = &[
     "fchmodat",
     "fchmodat2",
     "fchmod",
-    "chown",
-    "lchown",
-    "fchownat",
-    "fchown",
     "truncate",
+];
+/// Stand-ins for the path_chown hook where a kernel cannot attach it
+/// (5.10 trampolines take no struct arguments such as kuid_t).
+const CHOWN_SYSCALLS: &[&str] = &["chown", "lchown", "fchownat", "fchown"];
+/// xattr hooks see only a dentry, no mount: those stay on tracepoints.
+const XATTR_SYSCALLS: &[&str] = &[
     "setxattr",
     "lsetxattr",
     "fsetxattr",
@@ -54,10 +57,21 @@ pub const PATH_SYSCALLS: &[&str] = &[
     "lremovexattr",
     "fremovexattr",
 ];
+
+/// Every syscall with a `fim_enter_<name>` program.
+pub fn path_syscalls() -> impl Iterator<Item = &'static str> {
+    PATH_SYSCALLS
+        .iter()
+        .chain(CHOWN_SYSCALLS)
+        .chain(XATTR_SYSCALLS)
+        .copied()
+}
 pub const OPEN_SYSCALLS: &[&str] = &["open", "creat", "openat", "openat2"];
 /// Content writes, hooked at entry (fd is the first argument of each).
 pub const WRITE_SYSCALLS: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2"];
 pub const TRUNCATE_SYSCALLS: &[&str] = &["ftruncate", "fallocate"];
+/// Shared writable mappings, hooked at entry (the fd is the fifth argument).
+pub const MMAP_SYSCALLS: &[&str] = &["mmap"];
 
 const CONFIG_MAP: &str = "fim_config";
 const WATCH_MAP: &str = "fim_watch";
@@ -166,19 +180,8 @@ const ESSENTIAL_HOOKS: &[&str] = &[
     "path_symlink",
     "path_chmod",
 ];
-/// Hooks some kernels cannot attach to (5.10 trampolines take no struct
-/// arguments such as kuid_t), and the syscalls that stand in for them.
-const HOOK_FALLBACKS: &[(&str, &[&str])] =
-    &[("path_chown", &["chown", "lchown", "fchownat", "fchown"])];
-/// xattr hooks see only a dentry, no mount: those stay on tracepoints.
-const XATTR_SYSCALLS: &[&str] = &[
-    "setxattr",
-    "lsetxattr",
-    "fsetxattr",
-    "removexattr",
-    "lremovexattr",
-    "fremovexattr",
-];
+/// Hooks some kernels cannot attach to, and the syscalls that stand in.
+const HOOK_FALLBACKS: &[(&str, &[&str])] = &[("path_chown", CHOWN_SYSCALLS)];
 
 /// Whether `prog` (a base name) is part of `backend`.
 fn selected(backend: Backend, prog: &str) -> Result<(), String> {
@@ -191,6 +194,8 @@ fn selected(backend: Backend, prog: &str) -> Result<(), String> {
         || prog.starts_with(backend.prefix())
         || prog == "fim_register"
         || prog == "fim_path_exit_all"
+        // No hook of the LSM and fentry backends sees a mapping's writes.
+        || prog == "fim_mmap"
     {
         return Ok(());
     }
@@ -389,7 +394,7 @@ pub fn start(
     let path_exit = object
         .loaded_flavour("fim_path_exit_all")
         .map(str::to_string);
-    for &sys in PATH_SYSCALLS {
+    for sys in path_syscalls() {
         let traced = attach_pair(&mut object, path_exit.as_deref(), sys);
         syscalls.push(status(sys, traced));
     }
@@ -403,6 +408,7 @@ pub fn start(
     for (group, list) in [
         ("fim_write", WRITE_SYSCALLS),
         ("fim_ftruncate", TRUNCATE_SYSCALLS),
+        ("fim_mmap", MMAP_SYSCALLS),
     ] {
         let prog = object.loaded_flavour(group).map(str::to_string);
         for &sys in list {

@@ -297,6 +297,80 @@ fn changes_beyond_path_max_are_reported_whole_with_who_data() {
     }
 }
 
+/// Writes through a shared mapping make no syscall: the mapping itself is
+/// the hook, and the file is looked at again while the mapper lives.
+#[test]
+fn writes_through_a_shared_mapping_are_reported_with_the_mapper() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    for name in ["now", "later"] {
+        std::fs::write(w.join(name), [b'.'; 4096]).unwrap();
+    }
+    let agent = Running(Some(start_fim(&w, dir.path())));
+    let map = |name: &str| {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(w.join(name))
+            .unwrap();
+        // SAFETY: a fresh shared mapping of a 4096-byte file we own.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        p.cast::<u8>()
+    };
+    let scribble = |p: *mut u8| {
+        // SAFETY: p maps 4096 writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(b"changed".as_ptr(), p, 7);
+            libc::msync(p.cast(), 4096, libc::MS_SYNC);
+        }
+    };
+    // Written at once, and written well after the mapping was reported.
+    let now = map("now");
+    scribble(now);
+    let later = map("later");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    scribble(later);
+    std::thread::sleep(std::time::Duration::from_millis(7000));
+    agent.stop();
+    let evs = events(&dir.path().join("events.json"));
+    for name in ["now", "later"] {
+        let p = w.join(name).to_string_lossy().into_owned();
+        let e = evs
+            .iter()
+            .find(|e| e["file"]["path"] == p.as_str() && e["event"]["action"] == "modified")
+            .unwrap_or_else(|| panic!("no change of {name}: {evs:?}"));
+        assert!(
+            e["vigil"]["fim"]["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o == "mmap_write"),
+            "{e}"
+        );
+        assert_eq!(e["process"]["pid"], std::process::id(), "{e}");
+        assert_ne!(
+            e["file"]["hash"]["sha256"], e["vigil"]["fim"]["previous"]["sha256"],
+            "{e}"
+        );
+    }
+    // SAFETY: the mappings made above.
+    unsafe {
+        libc::munmap(now.cast(), 4096);
+        libc::munmap(later.cast(), 4096);
+    }
+}
+
 fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
     spawn_until(
         vigil()

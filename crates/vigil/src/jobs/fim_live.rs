@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use vigil_enrich::{Enriched, Enricher};
 use vigil_fim::live::{confirm, move_subtree, Coalescer, Confirmed, Hint, Pending};
+use vigil_fim::mappings::Mappings;
 use vigil_fim::real_dir::RealDirs;
 use vigil_fim::record::FileType;
 use vigil_fim::store::Store;
@@ -39,6 +40,7 @@ const RINGBUF_BYTES: u32 = 16 << 20;
 const RENAME_EXCHANGE: u32 = 1 << 1;
 
 /// The who-data a pending change carries.
+#[derive(Clone)]
 struct Carried {
     who: Who,
     enriched: Enriched,
@@ -71,6 +73,7 @@ pub struct Live {
     coalescer: Coalescer<Carried>,
     enricher: Enricher,
     real_dirs: RealDirs,
+    mappings: Mappings<Carried>,
     checked: Instant,
     lost: bool,
     host: String,
@@ -144,6 +147,7 @@ impl Live {
             coalescer: Coalescer::new(QUIET, MAX_DELAY),
             enricher: Enricher::new(),
             real_dirs: RealDirs::default(),
+            mappings: Mappings::new(MAX_DELAY),
             checked: Instant::now(),
             lost: false,
             host: fim_json::hostname(),
@@ -270,6 +274,18 @@ impl Live {
         let now = Instant::now();
         for ev in events {
             self.hint(ev, store, &setup.trees, now);
+        }
+        for (path, who) in self.mappings.due(store, now) {
+            self.coalescer.add(
+                Hint {
+                    path,
+                    op: FimOp::MmapWrite.name(),
+                    count: 0,
+                    who,
+                    renamed_from: None,
+                },
+                now,
+            );
         }
         let mut due: std::collections::BTreeMap<Vec<u8>, Pending<Carried>> =
             self.coalescer.due(now, all).into_iter().collect();
@@ -476,6 +492,11 @@ impl Live {
                     add(path, carried(seen1), None);
                 }
                 add(to, carried(seen2), from);
+            }
+            FimOp::MmapWrite => {
+                add(path.clone(), carried(seen1.clone()), None);
+                self.mappings
+                    .watch(path, ev.who.task.pid, carried(seen1), now);
             }
             _ => add(path, carried(seen1), None),
         }
