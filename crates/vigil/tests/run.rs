@@ -372,10 +372,18 @@ fn writes_through_a_shared_mapping_are_reported_with_the_mapper() {
 }
 
 fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
+    start_fim_on("tracepoint", tree, dir)
+}
+
+fn start_fim_on(
+    backend: &str,
+    tree: &std::path::Path,
+    dir: &std::path::Path,
+) -> std::process::Child {
     spawn_until(
         vigil()
             .args(["run", "--metrics-listen", "127.0.0.1:0"])
-            .args(["--fim-backend", "tracepoint", "--watch"])
+            .args(["--fim-backend", backend, "--watch"])
             .arg(tree)
             .arg("--baseline")
             .arg(dir.join("b.sqlite"))
@@ -387,12 +395,23 @@ fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Chi
 
 #[test]
 fn rename_exchange_reports_both_files_changed_and_nothing_deleted() {
+    rename_exchange_on("tracepoint");
+}
+
+/// fanotify reports an exchange as renames: the names that stay are
+/// changes of their own, not deletions.
+#[test]
+fn rename_exchange_on_fanotify_reports_both_files_changed() {
+    rename_exchange_on("fanotify");
+}
+
+fn rename_exchange_on(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("w");
     std::fs::create_dir(&w).unwrap();
     std::fs::write(w.join("a"), b"AAAA").unwrap();
     std::fs::write(w.join("b"), b"BB").unwrap();
-    let mut child = start_fim(&w, dir.path());
+    let mut child = start_fim_on(backend, &w, dir.path());
     let (a, b) = (cstr(&w.join("a")), cstr(&w.join("b")));
     const RENAME_EXCHANGE: libc::c_uint = 1 << 1;
     // SAFETY: valid C strings.

@@ -523,12 +523,34 @@ impl Live {
                 ops.extend(src.ops.iter().copied());
                 previous = src.who.seen.or(previous);
             }
+            // Still there: the names were swapped (RENAME_EXCHANGE, as
+            // fanotify may report it) or the name was taken again. It is
+            // then a change of its own, not gone.
+            let stays = vigil_fim::long_path::reach(Path::new(OsStr::from_bytes(from)))
+                .and_then(|r| std::fs::symlink_metadata(r.path()))
+                .is_ok();
             let old = store.get(from)?;
-            if old.as_ref().is_some_and(|o| o.file_type == FileType::Dir) {
-                move_subtree(store, trees, from, &path)?;
-            }
-            if old.is_some() {
-                store.apply(&[], std::slice::from_ref(from))?;
+            if stays {
+                let again = Hint {
+                    path: from.clone(),
+                    op: FimOp::Rename.name(),
+                    count: 0,
+                    // The process's own name for it is not known here.
+                    who: Carried {
+                        seen: None,
+                        ..p.who.clone()
+                    },
+                    renamed_from: None,
+                };
+                self.coalescer.add(again, Instant::now());
+                previous = None;
+            } else {
+                if old.as_ref().is_some_and(|o| o.file_type == FileType::Dir) {
+                    move_subtree(store, trees, from, &path)?;
+                }
+                if old.is_some() {
+                    store.apply(&[], std::slice::from_ref(from))?;
+                }
             }
         }
         ops.sort_unstable();
