@@ -22,7 +22,7 @@ pub fn host_mntns() -> Option<u64> {
         .iter()
         .find_map(|p| {
             let link = std::fs::read_link(p).ok()?;
-            let s = link.to_str()?;
-            s.strip_prefix("mnt:[")?.strip_suffix(']')?.parse().ok()
+            let id = vigil_kernel::proc_who::namespace_id(link.as_os_str().as_encoded_bytes());
+            (id != 0).then_some(id)
         })
 }

@@ -322,11 +322,13 @@ impl Fanotify {
             if n == 0 {
                 break;
             }
+            // Lent out while parsing, which needs `self`: no copy.
+            let buf = std::mem::take(&mut self.buf);
             // SAFETY: the kernel wrote n bytes of the buffer.
             let bytes =
-                unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), n as usize) }
-                    .to_vec();
-            self.parse(&bytes, out, who);
+                unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+            self.parse(bytes, out, who);
+            self.buf = buf;
         }
         Ok(())
     }

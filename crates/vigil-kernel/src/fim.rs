@@ -147,8 +147,8 @@ impl Backend {
             Backend::Lsm => "fim_lsm_",
             Backend::Fentry => "fim_fentry_",
             Backend::Tracepoint => "fim_enter_",
-            // No programs: nothing of the object is this backend's.
-            Backend::Fanotify => "\0",
+            // No program of the object carries it: none is fanotify's.
+            Backend::Fanotify => "fim_fanotify_",
         }
     }
 

@@ -92,8 +92,8 @@ pub fn gone(pid: u32) -> Who {
     }
 }
 
-/// "mnt:[4026531841]" -> 4026531841.
-fn namespace_id(link: &[u8]) -> u64 {
+/// "mnt:[4026531841]" -> 4026531841 (a /proc/PID/ns/* link); 0 if not so.
+pub fn namespace_id(link: &[u8]) -> u64 {
     std::str::from_utf8(link)
         .ok()
         .and_then(|s| s.split_once('[')?.1.strip_suffix(']')?.parse().ok())

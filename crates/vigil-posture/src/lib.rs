@@ -270,6 +270,15 @@ pub(crate) mod testutil {
             std::fs::create_dir_all(self.dir.path().join(rel)).expect("mkdir");
             self
         }
+
+        pub(crate) fn chmod(&self, rel: &str, mode: u32) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                self.dir.path().join(rel),
+                std::fs::Permissions::from_mode(mode),
+            )
+            .expect("chmod");
+        }
     }
 
     /// The value of the sample of `name` whose labels include all of `labels`.

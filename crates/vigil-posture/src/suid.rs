@@ -2,9 +2,9 @@
 //! each one runs with its owner's (usually root's) privileges, so an
 //! unexpected one is a privilege-escalation path.
 
-use crate::walk::{scan_families, scanned, walk, MAX_ENTRIES};
+use crate::walk::{counted, walk, MAX_ENTRIES};
 use crate::Collected;
-use crate::{Family, Host};
+use crate::Host;
 use std::os::unix::fs::MetadataExt;
 
 const DIRS: &[&str] = &[
@@ -33,17 +33,13 @@ fn scan(host: &Host, max_entries: usize) -> Collected {
             sgid += usize::from(meta.mode() & S_ISGID != 0);
         }
     });
-    let truncated = if sum.truncated { "true" } else { "false" };
-    let mut families = vec![
-        Family::gauge(
-            "security_posture_suid_binaries",
-            "Regular files with the set-user-ID (kind=suid) or set-group-ID (kind=sgid) bit in the system binary directories.",
-        )
-        .with(&[("kind", "suid"), ("truncated", truncated)], suid as f64)
-        .with(&[("kind", "sgid"), ("truncated", truncated)], sgid as f64),
-    ];
-    families.extend(scan_families("suid", &sum));
-    scanned(families, &sum)
+    counted(
+        "suid",
+        "security_posture_suid_binaries",
+        "Regular files with the set-user-ID (kind=suid) or set-group-ID (kind=sgid) bit in the system binary directories.",
+        &[("suid", suid), ("sgid", sgid)],
+        &sum,
+    )
 }
 
 #[cfg(test)]
@@ -51,15 +47,6 @@ mod tests {
     use super::*;
     use crate::testutil::{value, Fixture};
     use crate::Reason;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn chmod(fx: &Fixture, rel: &str, mode: u32) {
-        std::fs::set_permissions(
-            fx.dir.path().join(rel),
-            std::fs::Permissions::from_mode(mode),
-        )
-        .expect("chmod");
-    }
 
     #[test]
     fn counts_suid_and_sgid_files() {
@@ -70,11 +57,11 @@ mod tests {
             .file("usr/bin/plain", "")
             .file("usr/lib/x/helper", "")
             .file("etc/shadowed", "");
-        chmod(&fx, "usr/bin/passwd", 0o4755);
-        chmod(&fx, "usr/bin/wall", 0o2755);
-        chmod(&fx, "usr/bin/both", 0o6755);
-        chmod(&fx, "usr/lib/x/helper", 0o4750);
-        chmod(&fx, "etc/shadowed", 0o4755); // not a scanned directory
+        fx.chmod("usr/bin/passwd", 0o4755);
+        fx.chmod("usr/bin/wall", 0o2755);
+        fx.chmod("usr/bin/both", 0o6755);
+        fx.chmod("usr/lib/x/helper", 0o4750);
+        fx.chmod("etc/shadowed", 0o4755); // not a scanned directory
         std::os::unix::fs::symlink("usr/bin", fx.dir.path().join("bin")).expect("symlink");
         let c = collect(&fx.host);
         assert!(c.status.is_ok());

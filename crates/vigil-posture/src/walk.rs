@@ -23,8 +23,27 @@ pub(crate) struct WalkSummary {
     pub(crate) unreadable_dirs: usize,
 }
 
+/// A walk's result: the gauge `name` with one sample per (kind, count),
+/// then the scan families; down when none of the start directories exists.
+pub(crate) fn counted(
+    category: &str,
+    name: &str,
+    help: &str,
+    kinds: &[(&str, usize)],
+    sum: &WalkSummary,
+) -> Collected {
+    let truncated = if sum.truncated { "true" } else { "false" };
+    let mut gauge = Family::gauge(name, help);
+    for (kind, n) in kinds {
+        gauge.push(&[("kind", kind), ("truncated", truncated)], *n as f64);
+    }
+    let mut families = vec![gauge];
+    families.extend(scan_families(category, sum));
+    scanned(families, sum)
+}
+
 /// The `security_posture_<category>_scan_*` families every walk reports.
-pub(crate) fn scan_families(category: &str, sum: &WalkSummary) -> Vec<Family> {
+fn scan_families(category: &str, sum: &WalkSummary) -> Vec<Family> {
     let name = |what: &str| format!("security_posture_{category}_scan_{what}");
     vec![
         Family::gauge(
@@ -43,7 +62,7 @@ pub(crate) fn scan_families(category: &str, sum: &WalkSummary) -> Vec<Family> {
 }
 
 /// A walk's families, down when none of its start directories exists.
-pub(crate) fn scanned(families: Vec<Family>, sum: &WalkSummary) -> Collected {
+fn scanned(families: Vec<Family>, sum: &WalkSummary) -> Collected {
     if sum.roots_found == 0 {
         Collected::down(families, Reason::NotFound)
     } else {

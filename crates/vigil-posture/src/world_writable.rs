@@ -4,9 +4,9 @@
 //! /tmp) are safe by design and not counted; symbolic links always carry
 //! mode 777 and are ignored.
 
-use crate::walk::{scan_families, scanned, walk, MAX_ENTRIES};
+use crate::walk::{counted, walk, MAX_ENTRIES};
 use crate::Collected;
-use crate::{Family, Host};
+use crate::Host;
 use std::os::unix::fs::MetadataExt;
 
 const DIRS: &[&str] = &["/etc", "/usr", "/bin", "/sbin", "/lib", "/boot", "/var/lib"];
@@ -31,32 +31,19 @@ fn scan(host: &Host, max_entries: usize) -> Collected {
             dirs += 1;
         }
     });
-    let truncated = if sum.truncated { "true" } else { "false" };
-    let mut families = vec![
-        Family::gauge(
-            "security_posture_world_writable_files",
-            "World-writable regular files (kind=file) and world-writable directories without the sticky bit (kind=dir) in system directories.",
-        )
-        .with(&[("kind", "file"), ("truncated", truncated)], files as f64)
-        .with(&[("kind", "dir"), ("truncated", truncated)], dirs as f64),
-    ];
-    families.extend(scan_families("world_writable", &sum));
-    scanned(families, &sum)
+    counted(
+        "world_writable",
+        "security_posture_world_writable_files",
+        "World-writable regular files (kind=file) and world-writable directories without the sticky bit (kind=dir) in system directories.",
+        &[("file", files), ("dir", dirs)],
+        &sum,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testutil::{value, Fixture};
-    use std::os::unix::fs::PermissionsExt;
-
-    fn chmod(fx: &Fixture, rel: &str, mode: u32) {
-        std::fs::set_permissions(
-            fx.dir.path().join(rel),
-            std::fs::Permissions::from_mode(mode),
-        )
-        .expect("chmod");
-    }
 
     #[test]
     fn counts_files_and_non_sticky_dirs() {
@@ -67,11 +54,11 @@ mod tests {
             .mkdir("var/lib/drop")
             .mkdir("var/lib/sticky")
             .file("home/user/open", "");
-        chmod(&fx, "etc/open.conf", 0o666);
-        chmod(&fx, "usr/share/x/open", 0o777);
-        chmod(&fx, "var/lib/drop", 0o777);
-        chmod(&fx, "var/lib/sticky", 0o1777);
-        chmod(&fx, "home/user/open", 0o666); // not a scanned directory
+        fx.chmod("etc/open.conf", 0o666);
+        fx.chmod("usr/share/x/open", 0o777);
+        fx.chmod("var/lib/drop", 0o777);
+        fx.chmod("var/lib/sticky", 0o1777);
+        fx.chmod("home/user/open", 0o666); // not a scanned directory
         std::os::unix::fs::symlink("/etc/closed.conf", fx.dir.path().join("etc/link"))
             .expect("symlink");
         let c = collect(&fx.host);

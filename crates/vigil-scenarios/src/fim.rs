@@ -173,16 +173,20 @@ fn as_seen_by(
     (path, fanotify_op(e.op), &["procfs", "pid_only"])
 }
 
+/// Whether `ev` reports `action` with operation `op` among its own.
+fn action_with_op(ev: &Value, action: &str, op: &str) -> bool {
+    ev["event"]["action"] == action
+        && ev["vigil"]["fim"]["operations"]
+            .as_array()
+            .is_some_and(|ops| ops.iter().any(|o| o == op))
+}
+
 /// Whether some event reports `action` on `path` with operation `op`.
 fn reported(events: &[Value], path: &Path, action: &str, op: &str) -> bool {
     let want = path.as_os_str().as_encoded_bytes();
-    events.iter().any(|ev| {
-        path_bytes(ev) == want
-            && ev["event"]["action"] == action
-            && ev["vigil"]["fim"]["operations"]
-                .as_array()
-                .is_some_and(|ops| ops.iter().any(|o| o == op))
-    })
+    events
+        .iter()
+        .any(|ev| path_bytes(ev) == want && action_with_op(ev, action, op))
 }
 
 /// Checks one case against the FIM events `vigil run` wrote with
@@ -205,10 +209,7 @@ pub fn check(case: &FimCase, events: &[Value], backend: &str) -> Result<(), Stri
         });
         let found: Vec<&Value> = events.iter().filter(|ev| path_bytes(ev) == want).collect();
         let ok = found.iter().any(|ev| {
-            ev["event"]["action"] == e.action
-                && ev["vigil"]["fim"]["operations"]
-                    .as_array()
-                    .is_some_and(|ops| ops.iter().any(|o| o == op))
+            action_with_op(ev, e.action, op)
                 && who.iter().any(|w| ev["vigil"]["fim"]["who"] == *w)
                 && ev["process"]["pid"].as_u64().is_some()
                 && previous

@@ -53,11 +53,7 @@ pub fn write_open(w: &mut JsonWriter, ev: &OpenEvent) {
     w.end();
 
     w.begin_obj("process");
-    w.num("pid", ev.task.pid);
-    w.begin_obj("thread");
-    w.num("id", ev.task.tid);
-    w.end();
-    w.bytes("name", &ev.task.comm);
+    crate::who_json::write_task(w, &ev.task);
     w.end();
 
     w.begin_obj("user");

@@ -2,18 +2,24 @@
 //! changes, security signals).
 
 use vigil_enrich::Enriched;
-use vigil_kernel::event::Who;
+use vigil_kernel::event::{Task, Who};
 
 use crate::json::JsonWriter;
+
+/// `process.pid`, `process.thread.id` and `process.name`, inside an open
+/// `process` object: what every event knows of its task.
+pub fn write_task(w: &mut JsonWriter, task: &Task) {
+    w.num("pid", task.pid);
+    w.begin_obj("thread");
+    w.num("id", task.tid);
+    w.end();
+    w.bytes("name", &task.comm);
+}
 
 /// ECS `process`, `user`, `group` and `container` of an event's who-data.
 pub fn write_who(w: &mut JsonWriter, who: &Who, e: &Enriched) {
     w.begin_obj("process");
-    w.num("pid", who.task.pid);
-    w.begin_obj("thread");
-    w.num("id", who.task.tid);
-    w.end();
-    w.bytes("name", &who.task.comm);
+    write_task(w, &who.task);
     if !who.exe.is_empty() {
         w.bytes("executable", &who.exe);
     }
