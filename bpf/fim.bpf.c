@@ -126,11 +126,15 @@ struct {
 	__type(value, struct fim_recent);
 } fim_recent SEC(".maps");
 
-/* A path-based operation between its enter and its exit. */
+/*
+ * A path-based operation: between a syscall's enter and its exit, or an
+ * io_uring request as it is submitted.
+ */
 struct fim_args {
 	const char *p1;
 	const char *p2;
 	const char *name;
+	struct file *file; /* fd-based operations whose file is known already */
 	__s32 dfd1;
 	__s32 dfd2;
 	__s32 fd; /* fd-based attribute operations; -1 otherwise */
@@ -139,8 +143,10 @@ struct fim_args {
 	__u32 mode;
 	__u32 uid;
 	__u32 gid;
-	__u32 p2_verbatim; /* symlink target: reported as written */
-	__u32 _pad;
+	__u16 p2_verbatim; /* symlink target: reported as written */
+	__u16 kernel;      /* the strings are kernel memory (io_uring copied them) */
+	__u16 via;         /* VIGIL_VIA_* */
+	__u16 _pad;
 };
 
 struct {
@@ -262,6 +268,8 @@ static __always_inline struct vigil_fim_event *fim_begin(__u32 op)
 	ev->cmdline_len = 0;
 	ev->name_len = 0;
 	ev->who_seq = 0;
+	ev->via = VIGIL_VIA_SYSCALL;
+	ev->_pad = 0;
 	return ev;
 }
 
@@ -272,14 +280,20 @@ static __always_inline __u32 fim_put_walk(struct vigil_fim_event *ev, __u32 off,
 	return vigil_walk_copy(w, &ev->data[off]);
 }
 
-static __always_inline __u32 fim_put_user_str(struct vigil_fim_event *ev, __u32 off, const char *s,
-					      __u16 *flags)
+/* A string argument: user memory from a syscall, kernel memory from io_uring. */
+static __always_inline long fim_read_str(void *dst, __u32 size, const char *s, bool kernel)
+{
+	return kernel ? bpf_probe_read_kernel_str(dst, size, s) : bpf_probe_read_user_str(dst, size, s);
+}
+
+static __always_inline __u32 fim_put_str(struct vigil_fim_event *ev, __u32 off, const char *s, bool kernel,
+					 __u16 *flags)
 {
 	long n;
 
 	if (!s || !FIM_ROOM(off))
 		return 0;
-	n = bpf_probe_read_user_str(&ev->data[off], VIGIL_PATH_MAX, s);
+	n = fim_read_str(&ev->data[off], VIGIL_PATH_MAX, s, kernel);
 	if (n <= 0)
 		return 0;
 	if (n >= VIGIL_PATH_MAX)
@@ -386,7 +400,8 @@ static long fim_scan_step(__u32 i, struct fim_scan *c)
  *  - anything else (a relative path with '/', "..", or a kernel without
  *    bpf_loop to scan with): yes, and user space decides.
  */
-static __always_inline bool fim_may_touch(__s32 dfd, const char *s, struct task_struct *task, bool use_loop)
+static __always_inline bool fim_may_touch(__s32 dfd, const char *s, bool kernel, struct task_struct *task,
+					  bool use_loop)
 {
 	struct fim_scan c = { .hash = FNV_OFFSET };
 	__u32 zero = 0;
@@ -397,7 +412,7 @@ static __always_inline bool fim_may_touch(__s32 dfd, const char *s, struct task_
 	c.buf = bpf_map_lookup_elem(&fim_strbuf, &zero);
 	if (!c.buf)
 		return true;
-	n = bpf_probe_read_user_str((void *)c.buf, VIGIL_PATH_MAX, s);
+	n = fim_read_str((void *)c.buf, VIGIL_PATH_MAX, s, kernel);
 	if (n <= 1)
 		return false;
 	c.len = n;
@@ -427,7 +442,7 @@ static __always_inline bool fim_may_touch(__s32 dfd, const char *s, struct task_
  * absolute string only passed the pre-filter (user space decides).
  */
 static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off, __s32 dfd,
-					  const char *s, struct task_struct *task, bool use_loop,
+					  const char *s, bool kernel, struct task_struct *task, bool use_loop,
 					  __u16 *flags, __u16 *base_len, __u16 *arg_len, __u32 *tree,
 					  bool first)
 {
@@ -435,7 +450,10 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 	char c = 0;
 	__u32 blen = 0, alen;
 
-	bpf_probe_read_user(&c, 1, s);
+	if (kernel)
+		bpf_probe_read_kernel(&c, 1, s);
+	else
+		bpf_probe_read_user(&c, 1, s);
 	if (c == '/') {
 		/* Past fim_may_touch: a candidate that user space checks. */
 		if (!*tree)
@@ -463,7 +481,7 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 	} else if (c != '/') {
 		*flags |= VIGIL_PATH_UNRESOLVED;
 	}
-	alen = fim_put_user_str(ev, off + blen, s, flags);
+	alen = fim_put_str(ev, off + blen, s, kernel, flags);
 	*base_len = blen;
 	*arg_len = alen;
 	return blen + alen;
@@ -593,7 +611,8 @@ static __always_inline long fim_dedupe(struct file *file, __u32 op)
  * VIGIL_PATH_DPATH), which user space checks the walk against; only where
  * the kernel allows the helper.
  */
-static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath)
+static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath,
+				       __u16 via)
 {
 	struct task_struct *task;
 	struct vigil_fim_event *ev;
@@ -614,6 +633,7 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 		return 0;
 	ev->suppressed = merged;
 	ev->backend = backend;
+	ev->via = via;
 	ev->flags = BPF_CORE_READ(file, f_flags);
 	off = fim_put_file(ev, file, task, use_loop, walked);
 	if (dpath && FIM_ROOM(off)) {
@@ -651,11 +671,14 @@ static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
 {
 	struct file *file = vigil_fd_file((struct task_struct *)bpf_get_current_task(), fd);
 
-	return file ? fim_file_op(op, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false) : 0;
+	return file ? fim_file_op(op, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false, VIGIL_VIA_SYSCALL) : 0;
 }
 
 /* Attached by user space to sys_enter_{write,pwrite64,writev,pwritev,pwritev2}. */
 FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, loop))
+
+/* Attached to sys_enter_{copy_file_range,splice}: the file written is args[2]. */
+FIM_TP_FLAVOURS(fim_write_out, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[2], VIGIL_FIM_WRITE, loop))
 
 /* Attached to sys_enter_{ftruncate,fallocate}. */
 FIM_TP_FLAVOURS(fim_ftruncate, struct trace_event_raw_sys_enter,
@@ -682,10 +705,14 @@ FIM_TP_FLAVOURS(fim_mmap, struct trace_event_raw_sys_enter, fim_mmap_op(ctx, loo
 
 /* ---- opens with write intent ------------------------------------------ */
 
+static __always_inline bool fim_write_intent(__u64 flags)
+{
+	return flags & (VIGIL_O_WRONLY | VIGIL_O_RDWR | VIGIL_O_TRUNC | VIGIL_O_CREAT);
+}
+
 static __always_inline bool fim_open_wanted(__u64 flags)
 {
-	return (flags & (VIGIL_O_WRONLY | VIGIL_O_RDWR | VIGIL_O_TRUNC | VIGIL_O_CREAT)) &&
-	       !fim_is_agent();
+	return fim_write_intent(flags) && !fim_is_agent();
 }
 
 VIGIL_OPEN_ENTER_PROGRAMS(fim, fim_open_wanted, VIGIL_SLOT_FIM)
@@ -780,61 +807,61 @@ ENTER(removexattr) PATH_ARGS(.op = VIGIL_FIM_REMOVEXATTR, .p1 = ARG(0), .name = 
 ENTER(lremovexattr) PATH_ARGS(.op = VIGIL_FIM_REMOVEXATTR, .p1 = ARG(0), .name = ARG(1))
 ENTER(fremovexattr) PATH_ARGS(.op = VIGIL_FIM_REMOVEXATTR, .fd = ctx->args[0], .name = ARG(1))
 
-static __always_inline int fim_path_exit(long ret, bool use_loop)
+/*
+ * Reports a path-based operation that succeeded (a syscall's exit) or is
+ * about to run (an io_uring submission): the filters, the paths, then
+ * who-data.
+ */
+static __always_inline int fim_path_emit(const struct fim_args *a, long ret, bool use_loop)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct fim_args *a = bpf_map_lookup_elem(&fim_inflight, &tid);
-	struct task_struct *task;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	bool kernel = a->kernel;
 	struct vigil_fim_event *ev;
 	__u32 off = 0, tree = 0;
 	long n;
 
-	if (!a)
-		return 0;
-	if (ret != 0)
-		goto out;
-	task = (struct task_struct *)bpf_get_current_task();
 	/* Decide cheaply before any walk or who-data. */
-	if (a->fd < 0 && !fim_may_touch(a->dfd1, a->p1, task, use_loop) &&
-	    !(a->p2 && !a->p2_verbatim && fim_may_touch(a->dfd2, a->p2, task, use_loop)))
-		goto out;
+	if (a->fd < 0 && !a->file && !fim_may_touch(a->dfd1, a->p1, kernel, task, use_loop) &&
+	    !(a->p2 && !a->p2_verbatim && fim_may_touch(a->dfd2, a->p2, kernel, task, use_loop)))
+		return 0;
 	ev = fim_begin(a->op);
 	if (!ev)
-		goto out;
+		return 0;
 	ev->ret = ret;
 	ev->flags = a->flags;
 	ev->mode = a->mode;
 	ev->arg_uid = a->uid;
 	ev->arg_gid = a->gid;
+	ev->via = a->via;
 
-	if (a->fd >= 0) {
-		struct file *file = vigil_fd_file(task, a->fd);
+	if (a->fd >= 0 || a->file) {
+		struct file *file = a->file ? a->file : vigil_fd_file(task, a->fd);
 		bool walked = false;
 
 		if (!file || !fim_file_tree(file, task, use_loop, &walked))
-			goto out;
+			return 0;
 		off = fim_put_file(ev, file, task, use_loop, walked);
 		tree = ev->tree;
 	} else {
-		off = fim_put_path(ev, 0, a->dfd1, a->p1, task, use_loop, &ev->path_flags,
+		off = fim_put_path(ev, 0, a->dfd1, a->p1, kernel, task, use_loop, &ev->path_flags,
 				   &ev->path_base_len, &ev->path_arg_len, &tree, true);
 	}
 	if (a->p2) {
 		if (a->p2_verbatim) {
-			__u16 len = fim_put_user_str(ev, off, a->p2, &ev->path2_flags);
+			__u16 len = fim_put_str(ev, off, a->p2, kernel, &ev->path2_flags);
 
 			ev->path2_arg_len = len;
 			off += len;
 		} else {
-			off += fim_put_path(ev, off, a->dfd2, a->p2, task, use_loop, &ev->path2_flags,
+			off += fim_put_path(ev, off, a->dfd2, a->p2, kernel, task, use_loop, &ev->path2_flags,
 					    &ev->path2_base_len, &ev->path2_arg_len, &tree, false);
 		}
 	}
 	if (!tree)
-		goto out;
+		return 0;
 	ev->tree = tree;
 	if (a->name && FIM_ROOM(off)) {
-		n = bpf_probe_read_user_str(&ev->data[off], VIGIL_XATTR_NAME_MAX, a->name);
+		n = fim_read_str(&ev->data[off], VIGIL_XATTR_NAME_MAX, a->name, kernel);
 		if (n > 0) {
 			ev->name_len = n - 1;
 			off += n - 1;
@@ -847,14 +874,266 @@ static __always_inline int fim_path_exit(long ret, bool use_loop)
 		if (c)
 			__sync_fetch_and_add(&c->verdict_gen, 1);
 	}
-	fim_finish(ev, off, task, use_loop);
-out:
+	return fim_finish(ev, off, task, use_loop);
+}
+
+static __always_inline int fim_path_exit(long ret, bool use_loop)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct fim_args *a = bpf_map_lookup_elem(&fim_inflight, &tid);
+
+	if (!a)
+		return 0;
+	if (ret == 0)
+		fim_path_emit(a, ret, use_loop);
 	bpf_map_delete_elem(&fim_inflight, &tid);
 	return 0;
 }
 
 /* Attached to the exit tracepoint of every syscall with an enter above. */
 FIM_TP_FLAVOURS(fim_path_exit_all, struct trace_event_raw_sys_exit, fim_path_exit(ctx->ret, loop))
+
+/* ---- io_uring requests (the tracepoint backend) ------------------------- */
+/*
+ * io_uring runs file operations without the syscalls above, so this
+ * backend also looks at each request as it is submitted: after its
+ * preparation, which copied its path strings into the kernel, and before
+ * it runs. Like the LSM hooks, that is before the outcome: user space
+ * confirms every change on disk. LSM and fentry hooks sit below io_uring
+ * and see its requests as they see syscalls.
+ */
+
+/* Where registered ("fixed") files live: an array of tagged pointers up
+ * to 6.12, resource nodes since 6.13. */
+struct io_fixed_file___old {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+struct io_file_table___old {
+	struct io_fixed_file___old *files;
+} __attribute__((preserve_access_index));
+struct io_rsrc_node___new {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+struct io_rsrc_data___new {
+	unsigned int nr;
+	struct io_rsrc_node___new **nodes;
+} __attribute__((preserve_access_index));
+struct io_file_table___new {
+	struct io_rsrc_data___new data;
+} __attribute__((preserve_access_index));
+struct io_ring_ctx___old {
+	struct io_file_table___old file_table;
+	unsigned int nr_user_files;
+} __attribute__((preserve_access_index));
+struct io_ring_ctx___new {
+	struct io_file_table___new file_table;
+} __attribute__((preserve_access_index));
+
+#define IO_REQ_F_FIXED_FILE_ 1ULL   /* IOSQE_FIXED_FILE, mirrored in req->flags */
+#define IO_FFS_MASK_ (~7UL)         /* low bits of a fixed file pointer are flags */
+
+/*
+ * The file a request names. Before 5.19 preparation looked it up already;
+ * since, the request holds its fd, or its slot among registered files.
+ */
+static __always_inline struct file *fim_io_file(struct io_kiocb *req, struct task_struct *task)
+{
+	unsigned long ptr = 0;
+	__u64 flags;
+	void *ctx;
+	__s32 fd;
+
+	if (!bpf_core_field_exists(req->cqe))
+		return BPF_CORE_READ(req, file);
+	fd = BPF_CORE_READ(req, cqe.fd);
+	flags = BPF_CORE_READ_BITFIELD_PROBED(req, flags);
+	if (!(flags & IO_REQ_F_FIXED_FILE_))
+		return vigil_fd_file(task, fd);
+	if (fd < 0)
+		return NULL;
+	ctx = BPF_CORE_READ(req, ctx);
+	if (bpf_core_field_exists(((struct io_file_table___new *)0)->data)) {
+		struct io_ring_ctx___new *c = ctx;
+		struct io_rsrc_node___new *node = NULL;
+		struct io_rsrc_node___new **nodes = BPF_CORE_READ(c, file_table.data.nodes);
+
+		if ((__u32)fd >= BPF_CORE_READ(c, file_table.data.nr) || !nodes)
+			return NULL;
+		bpf_probe_read_kernel(&node, sizeof(node), &nodes[fd]);
+		if (node)
+			ptr = BPF_CORE_READ(node, file_ptr);
+	} else {
+		struct io_ring_ctx___old *c = ctx;
+		struct io_fixed_file___old *files = BPF_CORE_READ(c, file_table.files);
+
+		if ((__u32)fd >= BPF_CORE_READ(c, nr_user_files) || !files)
+			return NULL;
+		bpf_probe_read_kernel(&ptr, sizeof(ptr), &files[fd].file_ptr);
+	}
+	return (struct file *)(ptr & IO_FFS_MASK_);
+}
+
+static __always_inline const char *fim_io_name(struct filename *f)
+{
+	return f ? BPF_CORE_READ(f, name) : NULL;
+}
+
+/*
+ * The start of the submission tracepoint's record: io_uring_submit_req
+ * (6.4 and later) and io_uring_submit_sqe (before it; Debian's 5.10 too)
+ * begin with the ring and the request. User space attaches where the
+ * kernel's format file says `req` is at this offset.
+ */
+struct fim_io_uring_record {
+	__u8 common[8];
+	void *ring;
+	struct io_kiocb *req;
+};
+
+static __always_inline int fim_io_uring_op(struct fim_io_uring_record *ctx, bool use_loop)
+{
+	struct io_kiocb *req = ctx->req;
+	struct task_struct *task;
+	struct fim_args a = {
+		.dfd1 = VIGIL_AT_FDCWD,
+		.dfd2 = VIGIL_AT_FDCWD,
+		.fd = -1,
+		.kernel = 1,
+		.via = VIGIL_VIA_IO_URING,
+	};
+	/* The request's own data is its first member: `cmd` since 6.0, a
+	 * union of per-operation structs before. */
+	void *cmd = req;
+	struct file *file;
+	__u32 op = 0;
+	__u8 opcode;
+
+	if (!req || fim_is_agent())
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode == IORING_OP_WRITE || opcode == IORING_OP_WRITEV || opcode == IORING_OP_WRITE_FIXED)
+		op = VIGIL_FIM_WRITE;
+	else if (opcode == IORING_OP_FALLOCATE || opcode == IORING_OP_FTRUNCATE)
+		op = VIGIL_FIM_TRUNCATE;
+	if (op) {
+		file = fim_io_file(req, task);
+		return file ? fim_file_op(op, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false, VIGIL_VIA_IO_URING)
+			    : 0;
+	}
+	switch (opcode) {
+	case IORING_OP_OPENAT:
+	case IORING_OP_OPENAT2: {
+		struct io_open *o = cmd;
+
+		/* Kernels without the operation lack its type too. */
+		if (!bpf_core_type_exists(struct io_open))
+			return 0;
+
+		a.flags = BPF_CORE_READ(o, how.flags);
+		if (!fim_write_intent(a.flags))
+			return 0;
+		a.op = VIGIL_FIM_OPEN_WRITE;
+		a.mode = BPF_CORE_READ(o, how.mode);
+		a.dfd1 = BPF_CORE_READ(o, dfd);
+		a.p1 = fim_io_name(BPF_CORE_READ(o, filename));
+		break;
+	}
+	case IORING_OP_RENAMEAT: {
+		struct io_rename *r = cmd;
+
+		if (!bpf_core_type_exists(struct io_rename))
+			return 0;
+
+		a.op = VIGIL_FIM_RENAME;
+		a.dfd1 = BPF_CORE_READ(r, old_dfd);
+		a.p1 = fim_io_name(BPF_CORE_READ(r, oldpath));
+		a.dfd2 = BPF_CORE_READ(r, new_dfd);
+		a.p2 = fim_io_name(BPF_CORE_READ(r, newpath));
+		a.flags = BPF_CORE_READ(r, flags);
+		break;
+	}
+	case IORING_OP_UNLINKAT: {
+		struct io_unlink *u = cmd;
+
+		if (!bpf_core_type_exists(struct io_unlink))
+			return 0;
+
+		a.flags = BPF_CORE_READ(u, flags);
+		a.op = (a.flags & AT_REMOVEDIR_) ? VIGIL_FIM_RMDIR : VIGIL_FIM_UNLINK;
+		a.dfd1 = BPF_CORE_READ(u, dfd);
+		a.p1 = fim_io_name(BPF_CORE_READ(u, filename));
+		break;
+	}
+	case IORING_OP_MKDIRAT: {
+		struct io_mkdir *m = cmd;
+
+		if (!bpf_core_type_exists(struct io_mkdir))
+			return 0;
+
+		a.op = VIGIL_FIM_MKDIR;
+		a.mode = BPF_CORE_READ(m, mode);
+		a.dfd1 = BPF_CORE_READ(m, dfd);
+		a.p1 = fim_io_name(BPF_CORE_READ(m, filename));
+		break;
+	}
+	case IORING_OP_SYMLINKAT: {
+		struct io_link *l = cmd;
+
+		if (!bpf_core_type_exists(struct io_link))
+			return 0;
+
+		a.op = VIGIL_FIM_SYMLINK;
+		a.dfd1 = BPF_CORE_READ(l, new_dfd);
+		a.p1 = fim_io_name(BPF_CORE_READ(l, newpath));
+		a.p2 = fim_io_name(BPF_CORE_READ(l, oldpath));
+		a.p2_verbatim = 1;
+		break;
+	}
+	case IORING_OP_LINKAT: {
+		struct io_link *l = cmd;
+
+		if (!bpf_core_type_exists(struct io_link))
+			return 0;
+
+		a.op = VIGIL_FIM_LINK;
+		a.dfd1 = BPF_CORE_READ(l, old_dfd);
+		a.p1 = fim_io_name(BPF_CORE_READ(l, oldpath));
+		a.dfd2 = BPF_CORE_READ(l, new_dfd);
+		a.p2 = fim_io_name(BPF_CORE_READ(l, newpath));
+		a.flags = BPF_CORE_READ(l, flags);
+		break;
+	}
+	case IORING_OP_FSETXATTR:
+	case IORING_OP_SETXATTR: {
+		struct io_xattr *x = cmd;
+
+		if (!bpf_core_type_exists(struct io_xattr))
+			return 0;
+		struct xattr_name *kname = BPF_CORE_READ(x, ctx.kname);
+
+		a.op = VIGIL_FIM_SETXATTR;
+		if (kname)
+			a.name = __builtin_preserve_access_index(&kname->name[0]);
+		if (opcode == IORING_OP_SETXATTR) {
+			a.p1 = fim_io_name(BPF_CORE_READ(x, filename));
+		} else {
+			a.file = fim_io_file(req, task);
+			if (!a.file)
+				return 0;
+		}
+		break;
+	}
+	default:
+		return 0;
+	}
+	if (!a.p1 && !a.file)
+		return 0;
+	return fim_path_emit(&a, 0, use_loop);
+}
+
+/* Attached to io_uring/io_uring_submit_req or io_uring/io_uring_submit_sqe. */
+FIM_TP_FLAVOURS(fim_io_uring, struct fim_io_uring_record, fim_io_uring_op(ctx, loop))
 
 /* ---- LSM and fentry backends ------------------------------------------- */
 /*
@@ -1059,13 +1338,14 @@ static __always_inline int fim_path_op(__u32 op, const struct path *path, __u32 
 
 FIM_HOOK(file_open,
 	 if (BPF_CORE_READ(file, f_mode) & FMODE_WRITE_)
-		 fim_file_op(VIGIL_FIM_OPEN_WRITE, file, be, loop, loop),
+		 fim_file_op(VIGIL_FIM_OPEN_WRITE, file, be, loop, loop, VIGIL_VIA_SYSCALL),
 	 struct file *file)
 FIM_HOOK(file_permission,
 	 if (mask & MAY_WRITE_)
-		 fim_file_op(VIGIL_FIM_WRITE, file, be, loop, false),
+		 fim_file_op(VIGIL_FIM_WRITE, file, be, loop, false, VIGIL_VIA_SYSCALL),
 	 struct file *file, int mask)
-FIM_HOOK(file_truncate, fim_file_op(VIGIL_FIM_TRUNCATE, file, be, loop, false), struct file *file)
+FIM_HOOK(file_truncate, fim_file_op(VIGIL_FIM_TRUNCATE, file, be, loop, false, VIGIL_VIA_SYSCALL),
+	 struct file *file)
 FIM_HOOK(path_truncate, fim_path_op(VIGIL_FIM_TRUNCATE, path, 0, 0, 0, be, loop), const struct path *path)
 FIM_HOOK(path_unlink, fim_entry_op(VIGIL_FIM_UNLINK, dir, dentry, 0, be, loop), const struct path *dir,
 	 struct dentry *dentry)

@@ -64,9 +64,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Some("opens") => bench_opens(&args[1..]),
         Some("scan") => crate::bench_scan::run(&args[1..]),
         Some("churn") => crate::bench_churn::run(&args[1..]),
+        Some("churn-guest") => crate::bench_churn_guest::run(&args[1..]),
         Some(k @ ("exec" | "connect" | "scrape")) => crate::bench_security::run(k, &args[1..]),
         _ => Err(
-            "usage: cargo xtask bench opens [ITERATIONS] [ROUNDS] | bench scan [TREE] [ROUNDS]"
+            "usage: cargo xtask bench opens|scan|churn|churn-guest|exec|connect|scrape ... (cargo xtask help)"
                 .into(),
         ),
     }
@@ -260,7 +261,7 @@ fn count_lines(file: &Path, pred: impl Fn(&str) -> bool) -> u64 {
 }
 
 /// User + system CPU seconds of a process, from /proc/PID/stat.
-fn cpu_seconds(pid: u32) -> f64 {
+pub fn cpu_seconds(pid: u32) -> f64 {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench::median;
+use crate::bench::{cpu_seconds, median};
 use crate::repo_root;
 
 /// The workload: `n` rounds of create+write+close, rename, unlink in DIR.
-/// Run as `xtask bench-churn-loop N DIR`.
+/// Run as `xtask bench-churn-loop N DIR`; prints its own wall-clock and
+/// CPU seconds (user + system, where the kernel hooks' cost lands), so the
+/// host and guest benches time it the same way.
 pub fn churn_loop(args: &[String]) -> Result<(), String> {
     let (n, dir) = match args {
         [n, d] => (
@@ -23,6 +25,8 @@ pub fn churn_loop(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: bench-churn-loop N DIR".into()),
     };
     let data = [b'x'; 64];
+    let cpu_before = cpu_seconds(std::process::id());
+    let start = Instant::now();
     for i in 0..n {
         let tmp = dir.join(format!("f{}.tmp", i % 64));
         let fin = dir.join(format!("f{}", i % 64));
@@ -32,12 +36,41 @@ pub fn churn_loop(args: &[String]) -> Result<(), String> {
         fs::rename(&tmp, &fin).map_err(|e| e.to_string())?;
         fs::remove_file(&fin).map_err(|e| e.to_string())?;
     }
+    println!(
+        "{:.6} {:.2}",
+        start.elapsed().as_secs_f64(),
+        cpu_seconds(std::process::id()) - cpu_before
+    );
     Ok(())
+}
+
+/// One timed run of the workload: (wall, CPU) seconds, as it printed them.
+pub fn time_loop(xtask: &Path, n: u64, dir: &Path) -> Result<(f64, f64), String> {
+    let out = Command::new(xtask)
+        .arg("bench-churn-loop")
+        .arg(n.to_string())
+        .arg(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("churn loop: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_times(&text)
+        .filter(|_| out.status.success())
+        .ok_or_else(|| format!("churn loop in {} failed: {text}", dir.display()))
+}
+
+/// "WALL CPU", as `churn_loop` prints it.
+pub fn parse_times(line: &str) -> Option<(f64, f64)> {
+    let mut f = line.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some((f.next()??, f.next()??))
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Monitor {
     Nothing,
+    /// Empty BPF programs on every tracepoint the FIM backend attaches to:
+    /// what the attachment alone costs, before Vigil does any work.
+    Floor,
     /// FIM alone, the feature this measures.
     Vigil,
     /// `vigil run` on its default config: FIM, security signals, metrics.
@@ -49,6 +82,7 @@ impl Monitor {
     fn name(self) -> &'static str {
         match self {
             Monitor::Nothing => "no monitoring",
+            Monitor::Floor => "empty programs on FIM's tracepoints (bpftrace)",
             Monitor::Vigil => "vigil run, FIM alone (tracepoint backend)",
             Monitor::VigilAll => "vigil run, default config (FIM + security + metrics)",
             Monitor::Auditd => "auditd (-w DIR -p wa)",
@@ -69,39 +103,89 @@ fn sh(cmd: &str) -> Result<(), String> {
     }
 }
 
+fn start_vigil(all: bool, vigil: &Path, work: &Path, watched: &Path) -> Result<Child, String> {
+    let err = work.join("vigil.err");
+    let mut cmd = Command::new(vigil);
+    cmd.arg("run");
+    if all {
+        cmd.args(["--metrics-listen", "127.0.0.1:0"]);
+    } else {
+        let cfg = work.join("fim-only.toml");
+        fs::write(&cfg, "[fim]\nenabled = true\n").map_err(|e| e.to_string())?;
+        cmd.arg("--config").arg(cfg);
+    }
+    let child = cmd
+        .args(["--fim-backend", "tracepoint", "--watch"])
+        .arg(watched)
+        .arg("--baseline")
+        .arg(work.join("b.sqlite"))
+        .arg("--events-out")
+        .arg(work.join("events.json"))
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err).map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("spawn vigil: {e}"))?;
+    crate::bench::wait_for(
+        &err,
+        "FIM live: kernel hooks attached",
+        Duration::from_secs(60),
+    )?;
+    Ok(child)
+}
+
+/// The syscall tracepoints `pid` has BPF programs on (`bpftool perf`).
+fn tracepoints_of(pid: u32) -> Result<Vec<String>, String> {
+    let out = Command::new("bpftool")
+        .args(["perf", "-j"])
+        .output()
+        .map_err(|e| format!("bpftool: {e} (apt-get install -y bpftool)"))?;
+    let list: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("bpftool perf -j: {e}"))?;
+    let mut tps: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["pid"].as_u64() == Some(u64::from(pid)))
+        .filter_map(|a| a["tracepoint"].as_str().map(str::to_string))
+        .collect();
+    tps.sort();
+    tps.dedup();
+    if tps.is_empty() {
+        return Err(format!(
+            "bpftool perf lists no tracepoint of vigil (pid {pid})"
+        ));
+    }
+    Ok(tps)
+}
+
 /// Starts a monitor watching `watched`; returns what to stop.
-fn start(m: Monitor, vigil: &Path, work: &Path, watched: &Path) -> Result<Option<Child>, String> {
+fn start(
+    m: Monitor,
+    vigil: &Path,
+    work: &Path,
+    watched: &Path,
+    floor: &[String],
+) -> Result<Option<Child>, String> {
     match m {
         Monitor::Nothing => Ok(None),
-        Monitor::Vigil | Monitor::VigilAll => {
-            let err = work.join("vigil.err");
-            let mut cmd = Command::new(vigil);
-            cmd.arg("run");
-            if m == Monitor::Vigil {
-                let cfg = work.join("fim-only.toml");
-                fs::write(&cfg, "[fim]\nenabled = true\n").map_err(|e| e.to_string())?;
-                cmd.arg("--config").arg(cfg);
-            }
-            if m == Monitor::VigilAll {
-                cmd.args(["--metrics-listen", "127.0.0.1:0"]);
-            }
-            let child = cmd
-                .args(["--fim-backend", "tracepoint", "--watch"])
-                .arg(watched)
-                .arg("--baseline")
-                .arg(work.join("b.sqlite"))
-                .arg("--events-out")
-                .arg(work.join("events.json"))
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&err).map_err(|e| e.to_string())?)
+        Monitor::Floor => {
+            let probes: Vec<String> = floor
+                .iter()
+                .map(|t| format!("tracepoint:syscalls:{t}"))
+                .collect();
+            let out = work.join("bpftrace.out");
+            let child = Command::new("bpftrace")
+                .arg("-e")
+                .arg(format!("{} {{}}", probes.join(",")))
+                .stdout(fs::File::create(&out).map_err(|e| e.to_string())?)
+                .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| format!("spawn vigil: {e}"))?;
-            crate::bench::wait_for(
-                &err,
-                "FIM live: kernel hooks attached",
-                Duration::from_secs(60),
-            )?;
+                .map_err(|e| format!("spawn bpftrace: {e}"))?;
+            crate::bench::wait_for(&out, "Attaching", Duration::from_secs(60))?;
             Ok(Some(child))
+        }
+        Monitor::Vigil | Monitor::VigilAll => {
+            start_vigil(m == Monitor::VigilAll, vigil, work, watched).map(Some)
         }
         Monitor::Auditd => {
             sh(&format!(
@@ -129,6 +213,53 @@ fn stop(m: Monitor, child: Option<Child>, watched: &Path) -> Result<(), String> 
     Ok(())
 }
 
+/// Fails with the install command when a peer tool is missing.
+pub fn require(bins: &[(&str, &str)]) -> Result<(), String> {
+    for (bin, pkg) in bins {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {bin}"))
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            return Err(format!("{bin} missing: apt-get install -y {pkg}"));
+        }
+    }
+    Ok(())
+}
+
+/// Per-run samples, by row and tree (0 watched, 1 unwatched): (wall, CPU).
+pub type Samples = Vec<[Vec<(f64, f64)>; 2]>;
+
+/// The table: medians, and each row's median ratio to row 0 of the same
+/// round, in wall-clock time and in the workload's own CPU time.
+pub fn print_table(names: &[&str], times: &Samples) {
+    println!("| monitor | watched: time (s) | wall ratio | CPU ratio | unwatched: time (s) | wall ratio | CPU ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for (mi, name) in names.iter().enumerate() {
+        let ratio = |ti: usize, cpu: bool| {
+            let pick = |s: &(f64, f64)| if cpu { s.1 } else { s.0 };
+            median(
+                times[mi][ti]
+                    .iter()
+                    .zip(&times[0][ti])
+                    .map(|(a, b)| pick(a) / pick(b).max(0.01))
+                    .collect(),
+            )
+        };
+        let secs = |ti: usize| median(times[mi][ti].iter().map(|s| s.0).collect());
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            secs(0),
+            ratio(0, false),
+            ratio(0, true),
+            secs(1),
+            ratio(1, false),
+            ratio(1, true)
+        );
+    }
+}
+
 pub fn run(args: &[String]) -> Result<(), String> {
     let n: u64 = args
         .first()
@@ -138,16 +269,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .get(1)
         .map_or(Ok(3), |s| s.parse())
         .map_err(|e| format!("{e}"))?;
-    for bin in ["auditd", "auditctl"] {
-        if Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {bin}"))
-            .output()
-            .map_or(true, |o| !o.status.success())
-        {
-            return Err(format!("{bin} missing: apt-get install -y auditd"));
-        }
-    }
+    require(&[
+        ("auditd", "auditd"),
+        ("auditctl", "auditd"),
+        ("bpftrace", "bpftrace"),
+        ("bpftool", "bpftool"),
+    ])?;
     crate::cargo_release(&["vigil", "xtask"], &[], &[])?;
     let root = repo_root();
     let (vigil, xtask) = (
@@ -160,6 +287,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for d in [&watched, &unwatched] {
         fs::create_dir_all(d).map_err(|e| e.to_string())?;
     }
+    // The floor attaches where FIM does: ask a running agent.
+    let probe = start_vigil(false, &vigil, &work, &watched)?;
+    let floor = tracepoints_of(probe.id());
+    stop(Monitor::Vigil, Some(probe), &watched)?;
+    let floor = floor?;
     // auditd must run for its rules to cost anything; start it if needed.
     if !Command::new("auditctl").arg("-s").output().is_ok_and(|o| {
         String::from_utf8_lossy(&o.stdout).contains("pid")
@@ -170,34 +302,24 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let monitors = [
         Monitor::Nothing,
+        Monitor::Floor,
         Monitor::Vigil,
         Monitor::VigilAll,
         Monitor::Auditd,
     ];
-    // [monitor][tree] -> seconds per round
-    let mut times = vec![vec![Vec::new(), Vec::new()]; monitors.len()];
+    let mut times: Samples = vec![[Vec::new(), Vec::new()]; monitors.len()];
     for round in 0..rounds {
         for k in 0..monitors.len() {
             let mi = (k + round) % monitors.len();
             let m = monitors[mi];
-            let child = start(m, &vigil, &work, &watched)?;
+            let child = start(m, &vigil, &work, &watched, &floor)?;
             // Start-up work (baseline, first posture collection) settles
             // before anything is timed.
             std::thread::sleep(Duration::from_secs(3));
             // Unwatched first: the watched run leaves the monitor a backlog
             // to write, which would bill its CPU to the next run.
             for (ti, tree) in [(1, &unwatched), (0, &watched)] {
-                let t = Instant::now();
-                let st = Command::new(&xtask)
-                    .arg("bench-churn-loop")
-                    .arg(n.to_string())
-                    .arg(tree)
-                    .status()
-                    .map_err(|e| e.to_string())?;
-                if !st.success() {
-                    return Err("churn loop failed".into());
-                }
-                times[mi][ti].push(t.elapsed().as_secs_f64());
+                times[mi][ti].push(time_loop(&xtask, n, tree)?);
             }
             // Let the monitor catch up before it is stopped.
             std::thread::sleep(Duration::from_secs(2));
@@ -205,8 +327,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             eprintln!(
                 "round {round}: {} watched {:.2}s unwatched {:.2}s",
                 m.name(),
-                times[mi][0][round.min(times[mi][0].len() - 1)],
-                times[mi][1][round.min(times[mi][1].len() - 1)]
+                times[mi][0][round].0,
+                times[mi][1][round].0
             );
         }
     }
@@ -218,27 +340,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!(
         "\nworkload: {n} x (create+write 64 B+close, rename, unlink), {rounds} rounds, 2 cores\n"
     );
-    println!("| monitor | watched tree: time (s) | ratio | unwatched tree: time (s) | ratio |");
-    println!("|---|---|---|---|---|");
-    for (mi, m) in monitors.iter().enumerate() {
-        let ratio = |ti: usize| {
-            median(
-                times[mi][ti]
-                    .iter()
-                    .zip(&times[0][ti])
-                    .map(|(a, b)| a / b)
-                    .collect(),
-            )
-        };
-        println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            m.name(),
-            median(times[mi][0].clone()),
-            ratio(0),
-            median(times[mi][1].clone()),
-            ratio(1)
-        );
-    }
-    println!("\nFIM kernel-event losses reported in the last vigil round: {lost}");
+    let names: Vec<&str> = monitors.iter().map(|m| m.name()).collect();
+    print_table(&names, &times);
+    println!(
+        "\nthe floor's {} tracepoints: {}",
+        floor.len(),
+        floor.join(" ")
+    );
+    println!("FIM kernel-event losses reported in the last vigil round: {lost}");
     Ok(())
 }

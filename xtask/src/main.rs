@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_churn;
+mod bench_churn_guest;
 mod bench_scan;
 mod bench_security;
 mod bpf_build;
@@ -21,7 +22,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
   bench scan [TREE] [R]   a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
-  bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs nothing
+  bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs empty programs vs nothing
+  bench churn-guest [N] [R] [SLOT...]
+                          the same churn under every FIM backend (lsm, fentry, ...) in a QEMU guest
   bench exec [N] [R]      exec storm: vigil events vs execsnoop vs nothing
   bench connect [N] [R]   loopback TCP connect storm: vigil events vs tcplife vs nothing
   bench scrape [SERIES]   /metrics latency with SERIES top-N series, and the agent's RSS
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "bench-open-loop" => bench::open_loop(rest),
         "bench-churn-loop" => bench_churn::churn_loop(rest),
+        "io-uring-ops" => vmtest::io_uring_ops(rest),
         "bench-exec-loop" => bench_security::exec_loop(rest),
         "bench-connect-loop" => bench_security::connect_loop(rest),
         "build-bpf" => bpf_build::build(rest),

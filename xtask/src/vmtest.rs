@@ -64,14 +64,14 @@ impl Tracer {
     }
 }
 
-struct Arch {
-    name: &'static str,
+pub struct Arch {
+    pub name: &'static str,
     debian: &'static str,
     qemu: Vec<&'static str>,
     console: &'static str,
 }
 
-fn arch_of(slot: &KernelSlot) -> Arch {
+pub fn arch_of(slot: &KernelSlot) -> Arch {
     match slot.arch {
         "amd64" => Arch {
             name: "x86_64",
@@ -186,14 +186,18 @@ fn require_tools() -> Result<(), String> {
     ))
 }
 
-struct KernelFiles {
-    version: String,
+pub struct KernelFiles {
+    pub version: String,
     vmlinuz: PathBuf,
     /// Decompressed modules in load order.
     modules: Vec<PathBuf>,
 }
 
-fn prepare_kernel(apt: &AptCache, slot: &KernelSlot, work: &Path) -> Result<KernelFiles, String> {
+pub fn prepare_kernel(
+    apt: &AptCache,
+    slot: &KernelSlot,
+    work: &Path,
+) -> Result<KernelFiles, String> {
     let pkg = apt.resolve_newest(slot.dist, slot.arch, slot.package)?;
     let deb = apt.download(&pkg)?;
     let base = apt.extract(&deb.path)?;
@@ -265,8 +269,9 @@ fn busybox(apt: &AptCache, arch: &Arch) -> Result<PathBuf, String> {
 fn build_tracer(arch: &Arch) -> Result<Tracer, String> {
     if arch.name == "x86_64" {
         let target = "x86_64-unknown-linux-gnu";
+        // xtask too: it makes the io_uring changes in the guest.
         crate::cargo_release(
-            &["vigil"],
+            &["vigil", "xtask"],
             &["--target", target],
             &[("RUSTFLAGS", "-C target-feature=+crt-static")],
         )?;
@@ -278,7 +283,7 @@ fn build_tracer(arch: &Arch) -> Result<Tracer, String> {
 }
 
 /// Waits (up to 120 s) for `needle` in `file`.
-fn wait_for(s: &mut String, file: &str, needle: &str) {
+pub fn wait_for(s: &mut String, file: &str, needle: &str) {
     let _ = writeln!(
         s,
         "i=0; while ! grep -q '{needle}' {file} 2>/dev/null; do sleep 0.2; i=$((i+1)); [ $i -gt 600 ] && break; done"
@@ -308,6 +313,10 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
     let _ = writeln!(s, "printf '[fim]\\nenabled = true\\n' > /tmp/fim-only.toml");
     for (backend, cases) in runs {
         s.push_str(&fim::prepare_script(cases));
+        let iou = io_uring_dir(cases);
+        if let Some(d) = &iou {
+            let _ = writeln!(s, "xtask io-uring-ops prepare '{}'", d.display());
+        }
         let watch: Vec<String> = cases
             .iter()
             .map(|c| format!("--watch '{}'", c.tree.display()))
@@ -324,6 +333,13 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
             "FIM live: kernel hooks attached\\|runs degraded",
         );
         s.push_str(&fim::workload_script(cases));
+        if let Some(d) = &iou {
+            let _ = writeln!(
+                s,
+                "echo \"VIGIL-IOURING-{backend} $(xtask io-uring-ops run '{}' 2>&1)\"",
+                d.display()
+            );
+        }
         // Changes are reported once a path has been quiet for a second.
         let _ = writeln!(s, "sleep 3; kill -TERM $FP; wait $FP");
         let _ = writeln!(s, "echo VIGIL-FIM-STDERR-{backend}-BEGIN; cat /tmp/fim-{backend}.err; echo VIGIL-FIM-STDERR-{backend}-END");
@@ -447,75 +463,42 @@ fn run_guest(
         .map(|b| (*b, fim::fim_cases(&cases, Path::new(GUEST_ROOT), false, b)))
         .collect();
 
-    let file = |path: &str, src: &Path| -> Result<Entry, String> {
-        Ok(Entry {
-            path: path.into(),
-            mode: cpio::FILE | 0o755,
-            data: fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?,
-        })
-    };
-    let mut entries = vec![
-        Entry {
-            path: "bin".into(),
-            mode: cpio::DIR | 0o755,
-            data: vec![],
-        },
-        Entry {
-            path: "lib".into(),
-            mode: cpio::DIR | 0o755,
-            data: vec![],
-        },
-        Entry {
-            path: "lib/modules".into(),
-            mode: cpio::DIR | 0o755,
-            data: vec![],
-        },
-        file("bin/busybox", &busybox(apt, arch)?)?,
-        Entry {
-            path: "init".into(),
-            mode: cpio::FILE | 0o755,
-            data: INIT.as_bytes().to_vec(),
-        },
-        Entry {
-            path: "scenarios.sh".into(),
-            mode: cpio::FILE | 0o644,
-            data: guest_script(&tracer, &cases, &fim_runs).into_bytes(),
-        },
-    ];
+    let mut binaries = Vec::new();
+    let mut objects = Vec::new();
     match &tracer {
-        Tracer::Vigil(bin) => entries.push(file("bin/vigil", bin)?),
+        Tracer::Vigil(bin) => {
+            binaries.push(("vigil", bin.clone()));
+            binaries.push(("xtask", bin.with_file_name("xtask")));
+        }
         Tracer::GuestTrace(bin) => {
-            entries.push(file("bin/guest-trace", bin)?);
-            entries.push(Entry {
-                path: "lib/vigil".into(),
-                mode: cpio::DIR | 0o755,
-                data: vec![],
-            });
+            binaries.push(("guest-trace", bin.clone()));
             for obj in ["opens.bpf.o", "probe.bpf.o", "fim.bpf.o", "security.bpf.o"] {
-                entries.push(file(
-                    &format!("lib/vigil/{obj}"),
-                    &repo_root().join("bpf/obj").join(arch.name).join(obj),
-                )?);
+                objects.push((obj, repo_root().join("bpf/obj").join(arch.name).join(obj)));
             }
         }
     }
-    let mut order = String::new();
-    for m in &kernel.modules {
-        let name = m.file_name().unwrap().to_string_lossy().into_owned();
-        entries.push(file(&format!("lib/modules/{name}"), m)?);
-        order.push_str(&name);
-        order.push('\n');
-    }
-    entries.push(Entry {
-        path: "lib/modules/order".into(),
-        mode: cpio::FILE | 0o644,
-        data: order.into_bytes(),
-    });
+    let entries = initramfs(
+        apt,
+        arch,
+        &kernel,
+        &guest_script(&tracer, &cases, &fim_runs),
+        &binaries,
+        &objects,
+    )?;
     let initrd = work.join(format!("{label}.cpio"));
     fs::write(&initrd, cpio::archive(&entries)).map_err(|e| e.to_string())?;
 
     let log = work.join(format!("{label}.log"));
-    let mut console = boot_fresh(arch, &kernel, &initrd, template, work, &label, &log)?;
+    let mut console = boot_fresh(
+        arch,
+        &kernel,
+        &initrd,
+        template,
+        work,
+        &label,
+        &log,
+        GUEST_TIMEOUT,
+    )?;
     // Under TCG a guest kernel was seen to oops while patching its own
     // code (int3 in syscall_trace_enter) as tracepoints were enabled. Such a
     // guest gets one more boot; the panic's log is kept and every cell of
@@ -530,7 +513,16 @@ fn run_guest(
             "vmtest: {label}: guest panicked (log: {}); booting it once more",
             first.display()
         );
-        console = boot_fresh(arch, &kernel, &initrd, template, work, &label, &log)?;
+        console = boot_fresh(
+            arch,
+            &kernel,
+            &initrd,
+            template,
+            work,
+            &label,
+            &log,
+            GUEST_TIMEOUT,
+        )?;
         retried = Some(first);
     }
     let _ = fs::remove_file(&initrd);
@@ -562,8 +554,71 @@ fn run_guest(
     Ok((cells, doctor))
 }
 
+/// The guest's initramfs: busybox, `init` running `script`, the kernel's
+/// filesystem modules, `binaries` in /bin and `objects` in /lib/vigil.
+pub fn initramfs(
+    apt: &AptCache,
+    arch: &Arch,
+    kernel: &KernelFiles,
+    script: &str,
+    binaries: &[(&str, PathBuf)],
+    objects: &[(&str, PathBuf)],
+) -> Result<Vec<Entry>, String> {
+    let file = |path: &str, src: &Path| -> Result<Entry, String> {
+        Ok(Entry {
+            path: path.into(),
+            mode: cpio::FILE | 0o755,
+            data: fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?,
+        })
+    };
+    let dir = |path: &str| Entry {
+        path: path.into(),
+        mode: cpio::DIR | 0o755,
+        data: vec![],
+    };
+    let mut entries = vec![
+        dir("bin"),
+        dir("lib"),
+        dir("lib/modules"),
+        file("bin/busybox", &busybox(apt, arch)?)?,
+        Entry {
+            path: "init".into(),
+            mode: cpio::FILE | 0o755,
+            data: INIT.as_bytes().to_vec(),
+        },
+        Entry {
+            path: "scenarios.sh".into(),
+            mode: cpio::FILE | 0o644,
+            data: script.as_bytes().to_vec(),
+        },
+    ];
+    for (name, src) in binaries {
+        entries.push(file(&format!("bin/{name}"), src)?);
+    }
+    if !objects.is_empty() {
+        entries.push(dir("lib/vigil"));
+    }
+    for (name, src) in objects {
+        entries.push(file(&format!("lib/vigil/{name}"), src)?);
+    }
+    let mut order = String::new();
+    for m in &kernel.modules {
+        let name = m.file_name().unwrap().to_string_lossy().into_owned();
+        entries.push(file(&format!("lib/modules/{name}"), m)?);
+        order.push_str(&name);
+        order.push('\n');
+    }
+    entries.push(Entry {
+        path: "lib/modules/order".into(),
+        mode: cpio::FILE | 0o644,
+        data: order.into_bytes(),
+    });
+    Ok(entries)
+}
+
 /// Boots with fresh copies of the disk images (the guest writes to them).
-fn boot_fresh(
+#[allow(clippy::too_many_arguments)]
+pub fn boot_fresh(
     arch: &Arch,
     kernel: &KernelFiles,
     initrd: &Path,
@@ -571,6 +626,7 @@ fn boot_fresh(
     work: &Path,
     label: &str,
     log: &Path,
+    timeout: Duration,
 ) -> Result<String, String> {
     let mut disks = Vec::new();
     for (name, src) in [
@@ -582,7 +638,7 @@ fn boot_fresh(
         debian::run(Command::new("cp").arg("--sparse=always").arg(src).arg(&dst))?;
         disks.push(dst);
     }
-    let console = boot(arch, kernel, initrd, &disks, log);
+    let console = boot(arch, kernel, initrd, &disks, log, timeout);
     for d in &disks {
         let _ = fs::remove_file(d);
     }
@@ -595,9 +651,10 @@ fn boot(
     initrd: &Path,
     disks: &[PathBuf],
     log: &Path,
+    timeout: Duration,
 ) -> Result<String, String> {
     let mut cmd = Command::new("timeout");
-    cmd.args(["--kill-after=10", &GUEST_TIMEOUT.as_secs().to_string()])
+    cmd.args(["--kill-after=10", &timeout.as_secs().to_string()])
         .args(&arch.qemu);
     cmd.args([
         "-accel",
@@ -631,7 +688,7 @@ fn boot(
     Ok(console)
 }
 
-fn between<'a>(text: &'a str, begin: &str, end: &str) -> Option<&'a str> {
+pub fn between<'a>(text: &'a str, begin: &str, end: &str) -> Option<&'a str> {
     let start = text.find(begin)? + begin.len();
     let stop = text[start..].find(end)? + start;
     Some(text[start..stop].trim_matches('\n'))
@@ -766,8 +823,81 @@ fn judge_fim(
             };
             cells.push(cell(backend, format!("fim/{}", c.fs), result));
         }
+        cells.push(cell(
+            backend,
+            "fim/io_uring".into(),
+            judge_io_uring(backend, cases, console, stderr, events.as_ref()),
+        ));
     }
     cells
+}
+
+/// Where the guest makes its io_uring changes: in the ext4 tree.
+fn io_uring_dir(cases: &[FimCase]) -> Option<PathBuf> {
+    cases
+        .iter()
+        .find(|c| c.fs == "ext4")
+        .map(|c| c.tree.join("iou"))
+}
+
+/// `xtask io-uring-ops prepare|run DIR`, inside x86 guests: the changes of
+/// `vigil_scenarios::io_uring`; `run` prints its pid.
+pub fn io_uring_ops(args: &[String]) -> Result<(), String> {
+    match args {
+        [cmd, dir] if cmd == "prepare" => vigil_scenarios::io_uring::prepare(Path::new(dir)),
+        [cmd, dir] if cmd == "run" => {
+            let changed = vigil_scenarios::io_uring::run(Path::new(dir))?;
+            println!("pid {} changed {}", std::process::id(), changed.join(","));
+            Ok(())
+        }
+        _ => Err("usage: io-uring-ops prepare|run DIR".into()),
+    }
+}
+
+/// The io_uring cell of one backend's run.
+fn judge_io_uring(
+    backend: &str,
+    cases: &[FimCase],
+    console: &str,
+    stderr: &str,
+    events: Option<&Result<Vec<Value>, String>>,
+) -> Result<String, String> {
+    let dir = io_uring_dir(cases).ok_or("no ext4 tree to make io_uring changes in")?;
+    let line = console
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("VIGIL-IOURING-{backend} ")))
+        .ok_or("the io_uring changes did not run")?;
+    let (pid, changed) = line
+        .strip_prefix("pid ")
+        .and_then(|l| l.trim().split_once(" changed "))
+        .and_then(|(p, c)| Some((p.parse::<u32>().ok()?, c.split(',').collect::<Vec<_>>())))
+        .ok_or_else(|| format!("io_uring changes failed: {line}"))?;
+    if backend == "tracepoint" {
+        if let Some(l) = stderr
+            .lines()
+            .find(|l| l.contains("FIM: io_uring not hooked"))
+        {
+            return match io_uring_unseen(stderr) {
+                Some(_) => Err(format!("io_uring requests are not seen: {l}")),
+                None => Ok(format!("not seen on this kernel, as the agent said: {l}")),
+            };
+        }
+    }
+    match events {
+        Some(Ok(evs)) => vigil_scenarios::io_uring::check(evs, &dir, &changed, pid, backend)
+            .map(|()| format!("pass ({})", changed.join(", "))),
+        Some(Err(e)) => Err(e.clone()),
+        None => Err("no FIM events printed".into()),
+    }
+}
+
+/// Why the tracepoint backend does not see io_uring requests, unless the
+/// kernel's submission tracepoint names no request (5.10), as the agent says.
+fn io_uring_unseen(stderr: &str) -> Option<&str> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("FIM: io_uring not hooked"))?;
+    (!line.contains("io_uring_submit_sqe does not name the request")).then_some(line)
 }
 
 /// Why the fanotify backend left `case`'s tree to scans, when it said so.

@@ -88,6 +88,12 @@ enum vigil_fim_op {
 	VIGIL_FIM_MMAP_WRITE = 14, /* mapped shared and writable: writes follow unseen */
 };
 
+/* How a change was asked of the kernel. */
+enum vigil_fim_via {
+	VIGIL_VIA_SYSCALL = 0,  /* a syscall (LSM and fentry hooks cannot tell io_uring apart) */
+	VIGIL_VIA_IO_URING = 1, /* an io_uring request, seen as it was submitted */
+};
+
 /* Which kernel hooks produced an event. */
 enum vigil_fim_backend {
 	VIGIL_BACKEND_TRACEPOINT = 1,
@@ -273,7 +279,9 @@ struct vigil_fim_event {
 	 * With VIGIL_WHO_CACHED, exe_len and cwd_len are 0: the strings are
 	 * those of this tgid's earlier event with the same sequence. */
 	__u32 who_seq;
-	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 160: 8-aligned */
+	__u32 via;      /* VIGIL_VIA_* */
+	__u32 _pad;
+	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 168: 8-aligned */
 };
 
 /*

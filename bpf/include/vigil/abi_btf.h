@@ -27,6 +27,7 @@ VIGIL_KEEP_BTF(enum vigil_prog_slot, prog_slot);
 VIGIL_KEEP_BTF(enum vigil_open_syscall, open_syscall);
 VIGIL_KEEP_BTF(enum vigil_path_flags, path_flags);
 VIGIL_KEEP_BTF(enum vigil_fim_op, fim_op);
+VIGIL_KEEP_BTF(enum vigil_fim_via, fim_via);
 VIGIL_KEEP_BTF(enum vigil_fim_backend, fim_backend);
 VIGIL_KEEP_BTF(enum vigil_sec_signal, sec_signal);
 VIGIL_KEEP_BTF(enum vigil_proc_category, proc_category);

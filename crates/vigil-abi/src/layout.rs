@@ -206,7 +206,9 @@ pub static STRUCTS: &[AbiStruct] = &[
             cwd_len,
             cmdline_len,
             name_len,
-            who_seq
+            who_seq,
+            via,
+            _pad
         }),
     },
     AbiStruct {
@@ -278,6 +280,7 @@ pub static CONSTANTS: &[AbiConst] = consts! {
         FIM_SYMLINK = fim_op::SYMLINK, FIM_CHMOD = fim_op::CHMOD, FIM_CHOWN = fim_op::CHOWN,
         FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR,
         FIM_MMAP_WRITE = fim_op::MMAP_WRITE;
+    "vigil_fim_via": VIA_SYSCALL = via::SYSCALL, VIA_IO_URING = via::IO_URING;
     "vigil_fim_backend": BACKEND_TRACEPOINT = backend::TRACEPOINT, BACKEND_FENTRY = backend::FENTRY,
         BACKEND_LSM = backend::LSM;
     "vigil_open_syscall": SYS_OPEN = SYS_OPEN, SYS_OPENAT = SYS_OPENAT,

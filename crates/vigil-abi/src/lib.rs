@@ -110,6 +110,12 @@ pub mod fim_op {
     pub const MMAP_WRITE: u32 = 14;
 }
 
+/// `enum vigil_fim_via`: how a change was asked of the kernel.
+pub mod via {
+    pub const SYSCALL: u32 = 0;
+    pub const IO_URING: u32 = 1;
+}
+
 /// `enum vigil_fim_backend`.
 pub mod backend {
     pub const TRACEPOINT: u16 = 1;
@@ -155,6 +161,9 @@ pub struct FimEventFixed {
     pub cmdline_len: u16,
     pub name_len: u16,
     pub who_seq: u32,
+    /// `enum vigil_fim_via`.
+    pub via: u32,
+    pub _pad: u32,
 }
 
 /// `fim_prefixes` values: a watched tree's path, or one of its ancestors.

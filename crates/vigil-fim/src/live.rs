@@ -69,12 +69,25 @@ impl<W> Coalescer<W> {
     }
 
     pub fn add(&mut self, h: Hint<W>, now: Instant) {
+        self.merge(h, now, true);
+    }
+
+    /// Like `add`, for a hint whose actor only finished another's work (a
+    /// kernel thread running a deferred close): its who-data stands only
+    /// when nothing is pending for the path yet.
+    pub fn add_deferred(&mut self, h: Hint<W>, now: Instant) {
+        self.merge(h, now, false);
+    }
+
+    fn merge(&mut self, h: Hint<W>, now: Instant, takes_who: bool) {
         match self.pending.get_mut(&h.path) {
             Some(p) => {
                 p.last = now;
                 p.count += h.count;
                 p.ops.insert(h.op);
-                p.who = h.who;
+                if takes_who {
+                    p.who = h.who;
+                }
                 if h.renamed_from.is_some() {
                     p.renamed_from = h.renamed_from;
                 }
@@ -193,6 +206,35 @@ pub fn move_subtree(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deferred_actor_never_replaces_the_writer() {
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_secs(5));
+        let t0 = Instant::now();
+        let hint = |op, who| Hint {
+            path: b"/etc/x".to_vec(),
+            op,
+            count: 1,
+            who,
+            renamed_from: None,
+        };
+        c.add(hint("modify", 42), t0);
+        c.add_deferred(hint("close_write", 51), t0);
+        // Alone, it is all there is to tell.
+        c.add_deferred(
+            Hint {
+                path: b"/etc/y".to_vec(),
+                ..hint("close_write", 51)
+            },
+            t0,
+        );
+        let due = c.due(t0 + Duration::from_millis(150), false);
+        let who: Vec<(&[u8], u32, u64)> = due
+            .iter()
+            .map(|(k, p)| (k.as_slice(), p.who, p.count))
+            .collect();
+        assert_eq!(who, [(&b"/etc/x"[..], 42, 2), (&b"/etc/y"[..], 51, 1)]);
+    }
 
     #[test]
     fn a_burst_becomes_one_pending_change_with_the_last_who() {

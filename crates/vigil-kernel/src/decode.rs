@@ -190,6 +190,7 @@ impl Decoder {
             },
             op,
             backend: f.backend,
+            via: f.via,
             ret: f.ret,
             flags: f.flags,
             mode: f.mode,

@@ -226,6 +226,8 @@ pub struct FimEvent {
     /// Rename target, link name, or symlink target (verbatim).
     pub path2: Option<EventPath>,
     pub xattr_name: Option<Vec<u8>>,
+    /// `enum vigil_fim_via`: a syscall, or an io_uring request.
+    pub via: u32,
 }
 
 /// Every event kind the kernel side produces.

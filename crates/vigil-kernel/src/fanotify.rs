@@ -470,6 +470,8 @@ fn event(op: FimOp, path: &Path, path2: Option<&Path>, who: &Who) -> FimEvent {
         who: who.clone(),
         op,
         backend: vigil_abi::backend::FANOTIFY,
+        // fanotify cannot tell an io_uring request from a syscall.
+        via: vigil_abi::via::SYSCALL,
         ret: 0,
         flags: 0,
         mode: 0,

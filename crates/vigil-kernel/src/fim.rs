@@ -68,7 +68,16 @@ pub fn path_syscalls() -> impl Iterator<Item = &'static str> {
 }
 pub const OPEN_SYSCALLS: &[&str] = &["open", "creat", "openat", "openat2"];
 /// Content writes, hooked at entry (fd is the first argument of each).
-pub const WRITE_SYSCALLS: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2"];
+pub const WRITE_SYSCALLS: &[&str] = &[
+    "write",
+    "pwrite64",
+    "writev",
+    "pwritev",
+    "pwritev2",
+    "sendfile64",
+];
+/// Content writes whose file is the third argument.
+pub const WRITE_OUT_SYSCALLS: &[&str] = &["copy_file_range", "splice"];
 pub const TRUNCATE_SYSCALLS: &[&str] = &["ftruncate", "fallocate"];
 /// Shared writable mappings, hooked at entry (the fd is the fifth argument).
 pub const MMAP_SYSCALLS: &[&str] = &["mmap"];
@@ -102,6 +111,36 @@ fn tracepoint_exists(kind: &str, syscall: &str) -> bool {
     Path::new(sysfs::TRACEFS.target)
         .join(format!("events/syscalls/sys_{kind}_{syscall}"))
         .exists()
+}
+
+/// io_uring requests, seen as they are submitted (the tracepoint backend).
+const IO_URING_PROGRAM: &str = "fim_io_uring";
+/// Its entry among the hooked syscalls.
+pub const IO_URING: &str = "io_uring";
+
+/// The io_uring tracepoint whose record starts with the ring and the
+/// request (`struct fim_io_uring_record`): its name since 6.4, then the
+/// one before, whose record named no request on the oldest kernels.
+fn io_uring_tracepoint() -> Result<&'static str, String> {
+    for name in ["io_uring_submit_req", "io_uring_submit_sqe"] {
+        let format = Path::new(sysfs::TRACEFS.target)
+            .join("events/io_uring")
+            .join(name)
+            .join("format");
+        if let Ok(text) = std::fs::read_to_string(format) {
+            let req_at_16 = text
+                .lines()
+                .any(|l| l.contains("field:void * req;") && l.contains("offset:16;"));
+            return if req_at_16 {
+                Ok(name)
+            } else {
+                Err(format!(
+                    "io_uring/{name} does not name the request here: io_uring requests are not seen"
+                ))
+            };
+        }
+    }
+    Err("no io_uring submission tracepoint: io_uring requests are not seen".into())
 }
 
 /// Which hooks report FIM events, best first.
@@ -214,6 +253,9 @@ pub fn load(
 ) -> Result<LoadedObject, String> {
     let wanted = |prog: &str| -> Result<(), String> {
         selected(backend, prog)?;
+        if prog == IO_URING_PROGRAM {
+            io_uring_tracepoint()?;
+        }
         if let Some(sys) = prog.strip_prefix("fim_enter_") {
             return if tracepoint_exists("enter", sys) {
                 Ok(())
@@ -395,7 +437,20 @@ pub fn start(
         .loaded_flavour("fim_path_exit_all")
         .map(str::to_string);
     for sys in path_syscalls() {
-        let traced = attach_pair(&mut object, path_exit.as_deref(), sys);
+        // A stand-in is attached only where its hook is not.
+        let hook = HOOK_FALLBACKS
+            .iter()
+            .find(|(_, list)| list.contains(&sys))
+            .map(|(hook, _)| format!("{}{hook}", backend.prefix()));
+        let traced = match hook {
+            Some(h)
+                if backend != Backend::Tracepoint
+                    && object.state_of(&h) == Some(&ProgramState::Attached) =>
+            {
+                Err(format!("covered by {h}"))
+            }
+            _ => attach_pair(&mut object, path_exit.as_deref(), sys),
+        };
         syscalls.push(status(sys, traced));
     }
     let open_exit = object
@@ -407,6 +462,7 @@ pub fn start(
     }
     for (group, list) in [
         ("fim_write", WRITE_SYSCALLS),
+        ("fim_write_out", WRITE_OUT_SYSCALLS),
         ("fim_ftruncate", TRUNCATE_SYSCALLS),
         ("fim_mmap", MMAP_SYSCALLS),
     ] {
@@ -422,6 +478,25 @@ pub fn start(
     }
     if !syscalls.iter().any(|s| s.traced) {
         return Err("no FIM syscall could be traced".into());
+    }
+    // LSM and fentry hooks sit below io_uring; syscall tracepoints do not.
+    if backend == Backend::Tracepoint {
+        let traced = match (
+            object.loaded_flavour(IO_URING_PROGRAM),
+            io_uring_tracepoint(),
+        ) {
+            (Some(p), Ok(tp)) => {
+                let p = p.to_string();
+                object.attach_tracepoint(&p, libbpf_rs::TracepointCategory::IoUring, tp)
+            }
+            (_, Err(e)) => Err(e),
+            (None, _) => Err(object
+                .state_of(IO_URING_PROGRAM)
+                .and_then(ProgramState::reason)
+                .unwrap_or("no fim_io_uring program")
+                .to_string()),
+        };
+        syscalls.push(status(IO_URING, traced));
     }
     Ok(FimKernel {
         object,

@@ -45,6 +45,16 @@ impl ProgramState {
             ProgramState::NotSelected(_) => 4,
         }
     }
+
+    /// Why the program does not run; `None` when it loaded.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ProgramState::Attached | ProgramState::Loaded => None,
+            ProgramState::NotSelected(r)
+            | ProgramState::LoadFailed(r)
+            | ProgramState::AttachFailed(r) => Some(r),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -239,6 +249,16 @@ impl LoadedObject {
         program: &str,
         tracepoint: &str,
     ) -> Result<(), String> {
+        self.attach_tracepoint(program, libbpf_rs::TracepointCategory::Syscalls, tracepoint)
+    }
+
+    /// Attaches a loaded program to the tracepoint `category/name`.
+    pub fn attach_tracepoint(
+        &mut self,
+        program: &str,
+        category: libbpf_rs::TracepointCategory,
+        tracepoint: &str,
+    ) -> Result<(), String> {
         let status = self
             .programs
             .iter_mut()
@@ -252,9 +272,10 @@ impl LoadedObject {
             .progs_mut()
             .find(|p| p.name() == program)
             .ok_or_else(|| format!("no program {program}"))?;
+        let what = format!("{}/{tracepoint}", category.as_ref());
         let link = prog
-            .attach_tracepoint(libbpf_rs::TracepointCategory::Syscalls, tracepoint)
-            .map_err(|e| format!("attach {program} to syscalls/{tracepoint}: {e}"))?;
+            .attach_tracepoint(category, tracepoint)
+            .map_err(|e| format!("attach {program} to {what}: {e}"))?;
         self.links.push((program.to_string(), link));
         status.state = ProgramState::Attached;
         Ok(())

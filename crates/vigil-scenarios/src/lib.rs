@@ -9,6 +9,7 @@
 
 pub mod fim;
 pub mod images;
+pub mod io_uring;
 
 use std::path::{Path, PathBuf};
 

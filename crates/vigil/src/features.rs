@@ -96,6 +96,13 @@ fn plan_fim(caps: &Capabilities) -> FeaturePlan {
     }
     plan.why.push(caps.why(probe::BPF_LOOP));
     use vigil_kernel::fim::Backend;
+    if backend == Backend::Tracepoint && obj.loaded_flavour("fim_io_uring").is_none() {
+        let why = obj.state_of("fim_io_uring").and_then(|s| s.reason());
+        plan.degraded.push(format!(
+            "io_uring requests are not seen: {}",
+            why.unwrap_or("no fim_io_uring program")
+        ));
+    }
     let what = match backend {
         Backend::Lsm => "BPF LSM hooks",
         Backend::Fentry => "fentry on security_*() functions",

@@ -371,6 +371,62 @@ fn writes_through_a_shared_mapping_are_reported_with_the_mapper() {
     }
 }
 
+/// io_uring runs file operations without their syscalls, and splice-like
+/// syscalls write files without write(2): syscall-based monitors miss
+/// both. Each change is reported with the submitter's who-data, and the
+/// io_uring ones say so among their operations.
+#[test]
+fn io_uring_requests_and_copy_file_range_are_reported_with_who_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    vigil_scenarios::io_uring::prepare(&w).unwrap();
+    std::fs::write(w.join("copied_into"), b"before").unwrap();
+    let source = dir.path().join("source");
+    std::fs::write(&source, b"copied content").unwrap();
+    let agent = Running(Some(start_fim(&w, dir.path())));
+
+    let changed = vigil_scenarios::io_uring::run(&w).unwrap();
+    assert_eq!(changed.len(), vigil_scenarios::io_uring::EXPECTED.len());
+    let src = std::fs::File::open(&source).unwrap();
+    let dst = std::fs::OpenOptions::new()
+        .write(true)
+        .open(w.join("copied_into"))
+        .unwrap();
+    // SAFETY: two open fds, no offsets.
+    let copied = unsafe {
+        libc::copy_file_range(
+            src.as_raw_fd(),
+            std::ptr::null_mut(),
+            dst.as_raw_fd(),
+            std::ptr::null_mut(),
+            64,
+            0,
+        )
+    };
+    assert_eq!(
+        copied,
+        14,
+        "copy_file_range: {}",
+        std::io::Error::last_os_error()
+    );
+    drop(dst);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    agent.stop();
+
+    let evs = events(&dir.path().join("events.json"));
+    vigil_scenarios::io_uring::check(&evs, &w, &changed, std::process::id(), "tracepoint").unwrap();
+    let p = w.join("copied_into").to_string_lossy().into_owned();
+    let e = evs
+        .iter()
+        .find(|e| e["file"]["path"] == p.as_str() && e["event"]["action"] == "modified")
+        .unwrap_or_else(|| panic!("no change of {p}: {evs:?}"));
+    let ops = e["vigil"]["fim"]["operations"].as_array().unwrap();
+    assert!(ops.iter().any(|o| o == "write"), "{e}");
+    assert!(!ops.iter().any(|o| o == "io_uring"), "{e}");
+    assert_eq!(e["process"]["pid"], std::process::id(), "{e}");
+    assert_eq!(e["file"]["size"], 14, "{e}");
+}
+
 fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
     start_fim_on("tracepoint", tree, dir)
 }

@@ -49,6 +49,13 @@ struct Carried {
     seen: Option<Vec<u8>>,
 }
 
+/// The parent of every kernel thread (in the agent's pid namespace).
+const KTHREADD: u32 = 2;
+
+/// Listed among a change's operations when it was asked for through
+/// io_uring, which syscall-based monitors do not see.
+pub const IO_URING_OP: &str = "io_uring";
+
 /// Where live hints come from.
 enum Source {
     /// `fim.bpf.o`: exact who-data, read in the kernel.
@@ -209,7 +216,12 @@ impl Live {
         )
         .map_err(|e| anyhow!(e))?;
         for s in kernel.syscalls.iter().filter(|s| !s.traced) {
-            tracing::info!("FIM: {} not hooked: {}", s.syscall, s.reason);
+            if s.syscall == kfim::IO_URING {
+                // A whole interface unseen, not one syscall of many.
+                tracing::warn!("FIM: {} not hooked: {}", s.syscall, s.reason);
+            } else {
+                tracing::info!("FIM: {} not hooked: {}", s.syscall, s.reason);
+            }
         }
         let inbox = Rc::new(RefCell::new(Vec::new()));
         let malformed = Rc::new(RefCell::new(0u64));
@@ -441,17 +453,36 @@ impl Live {
             }
         }
         let seen2 = ev.path2.as_ref().and_then(|p| absolute(&p.bytes));
-        let mut add = |path, who, renamed_from| {
-            self.coalescer.add(
-                Hint {
-                    path,
-                    op,
-                    count,
-                    who,
-                    renamed_from,
-                },
-                now,
-            );
+        let io_uring = ev.via == vigil_abi::via::IO_URING;
+        // A kernel thread (a kworker running a deferred close) acts for
+        // some process: it must not pass for the one who made the change.
+        let deferred = ev.who.ppid == KTHREADD || ev.who.task.pid == KTHREADD;
+        let mut add = |path: Vec<u8>, who: Carried, renamed_from| {
+            // Said among the operations, so a merged change keeps it.
+            if io_uring {
+                self.coalescer.add(
+                    Hint {
+                        path: path.clone(),
+                        op: IO_URING_OP,
+                        count: 0,
+                        who: who.clone(),
+                        renamed_from: None,
+                    },
+                    now,
+                );
+            }
+            let h = Hint {
+                path,
+                op,
+                count,
+                who,
+                renamed_from,
+            };
+            if deferred {
+                self.coalescer.add_deferred(h, now);
+            } else {
+                self.coalescer.add(h, now);
+            }
         };
         // The tree root as the process saw it: path2 under it maps the
         // same way (through bind mounts only that process has).
