@@ -133,7 +133,8 @@ fn start_vigil(all: bool, vigil: &Path, work: &Path, watched: &Path) -> Result<C
     Ok(child)
 }
 
-/// The syscall tracepoints `pid` has BPF programs on (`bpftool perf`).
+/// The tracepoints `pid` has BPF programs on (`bpftool perf`), as
+/// bpftrace names them.
 fn tracepoints_of(pid: u32) -> Result<Vec<String>, String> {
     let out = Command::new("bpftool")
         .args(["perf", "-j"])
@@ -146,7 +147,15 @@ fn tracepoints_of(pid: u32) -> Result<Vec<String>, String> {
         .into_iter()
         .flatten()
         .filter(|a| a["pid"].as_u64() == Some(u64::from(pid)))
-        .filter_map(|a| a["tracepoint"].as_str().map(str::to_string))
+        .filter_map(|a| a["tracepoint"].as_str())
+        .map(|t| {
+            let category = if t.starts_with("sys_") {
+                "syscalls"
+            } else {
+                "io_uring"
+            };
+            format!("tracepoint:{category}:{t}")
+        })
         .collect();
     tps.sort();
     tps.dedup();
@@ -169,19 +178,24 @@ fn start(
     match m {
         Monitor::Nothing => Ok(None),
         Monitor::Floor => {
-            let probes: Vec<String> = floor
-                .iter()
-                .map(|t| format!("tracepoint:syscalls:{t}"))
-                .collect();
             let out = work.join("bpftrace.out");
-            let child = Command::new("bpftrace")
+            let mut child = Command::new("bpftrace")
                 .arg("-e")
-                .arg(format!("{} {{}}", probes.join(",")))
+                .arg(format!("{} {{}}", floor.join(",")))
                 .stdout(fs::File::create(&out).map_err(|e| e.to_string())?)
-                .stderr(Stdio::null())
+                .stderr(fs::File::create(work.join("bpftrace.err")).map_err(|e| e.to_string())?)
                 .spawn()
                 .map_err(|e| format!("spawn bpftrace: {e}"))?;
             crate::bench::wait_for(&out, "Attaching", Duration::from_secs(60))?;
+            // It says "Attaching" before it attaches: still running means
+            // every probe took.
+            std::thread::sleep(Duration::from_secs(2));
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                return Err(format!(
+                    "bpftrace could not attach: {}",
+                    fs::read_to_string(work.join("bpftrace.err")).unwrap_or_default()
+                ));
+            }
             Ok(Some(child))
         }
         Monitor::Vigil | Monitor::VigilAll => {
@@ -209,21 +223,6 @@ fn stop(m: Monitor, child: Option<Child>, watched: &Path) -> Result<(), String> 
             "auditctl -W {} -p wa -k vigil-bench >/dev/null",
             watched.display()
         ))?;
-    }
-    Ok(())
-}
-
-/// Fails with the install command when a peer tool is missing.
-pub fn require(bins: &[(&str, &str)]) -> Result<(), String> {
-    for (bin, pkg) in bins {
-        if Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {bin}"))
-            .output()
-            .map_or(true, |o| !o.status.success())
-        {
-            return Err(format!("{bin} missing: apt-get install -y {pkg}"));
-        }
     }
     Ok(())
 }
@@ -269,7 +268,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .get(1)
         .map_or(Ok(3), |s| s.parse())
         .map_err(|e| format!("{e}"))?;
-    require(&[
+    crate::require_tools(&[
         ("auditd", "auditd"),
         ("auditctl", "auditd"),
         ("bpftrace", "bpftrace"),

@@ -44,16 +44,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .get(1)
         .map_or(Ok(3), |s| s.parse())
         .map_err(|e| format!("{e}"))?;
-    for (bin, pkg) in [("aide", "aide"), (GNU_TIME, "time")] {
-        if Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {bin}"))
-            .output()
-            .map_or(true, |o| !o.status.success())
-        {
-            return Err(format!("{bin} missing: apt-get install -y {pkg}"));
-        }
-    }
+    crate::require_tools(&[("aide", "aide"), (GNU_TIME, "time")])?;
     let root = repo_root();
     crate::cargo_release(&["vigil"], &[], &[])?;
     let vigil = root.join("target/release/vigil");

@@ -63,6 +63,31 @@ pub fn cargo_release(packages: &[&str], args: &[&str], env: &[(&str, &str)]) -> 
     Ok(())
 }
 
+/// Fails, naming the apt-get command to run, when any of `needed`
+/// (binary, Debian package) is missing.
+pub fn require_tools(needed: &[(&str, &str)]) -> Result<(), String> {
+    let mut missing: Vec<&str> = needed
+        .iter()
+        .filter(|(bin, _)| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {bin}"))
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map_or(true, |s| !s.success())
+        })
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "missing tools; install them with: apt-get install -y {}",
+        missing.join(" ")
+    ))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = args.split_first() else {

@@ -165,25 +165,7 @@ fn require_tools() -> Result<(), String> {
         ("xz", "xz-utils"),
         ("zstd", "zstd"),
     ];
-    let missing: Vec<&str> = needed
-        .iter()
-        .filter(|(bin, _)| {
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {bin}"))
-                .stdout(Stdio::null())
-                .status()
-                .map_or(true, |s| !s.success())
-        })
-        .map(|(_, pkg)| *pkg)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "missing tools; install them with: apt-get install -y {}",
-        missing.join(" ")
-    ))
+    crate::require_tools(&needed)
 }
 
 pub struct KernelFiles {
@@ -266,18 +248,22 @@ fn busybox(apt: &AptCache, arch: &Arch) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("{}: no busybox binary", pkg.name))
 }
 
+/// vigil and xtask (which makes the io_uring changes and runs bench
+/// workloads in the guest), built static for x86_64 guests; returns the
+/// directory holding both.
+pub fn build_static_x86() -> Result<PathBuf, String> {
+    let target = "x86_64-unknown-linux-gnu";
+    crate::cargo_release(
+        &["vigil", "xtask"],
+        &["--target", target],
+        &[("RUSTFLAGS", "-C target-feature=+crt-static")],
+    )?;
+    Ok(repo_root().join(format!("target/{target}/release")))
+}
+
 fn build_tracer(arch: &Arch) -> Result<Tracer, String> {
     if arch.name == "x86_64" {
-        let target = "x86_64-unknown-linux-gnu";
-        // xtask too: it makes the io_uring changes in the guest.
-        crate::cargo_release(
-            &["vigil", "xtask"],
-            &["--target", target],
-            &[("RUSTFLAGS", "-C target-feature=+crt-static")],
-        )?;
-        return Ok(Tracer::Vigil(
-            repo_root().join(format!("target/{target}/release/vigil")),
-        ));
+        return Ok(Tracer::Vigil(build_static_x86()?.join("vigil")));
     }
     Ok(Tracer::GuestTrace(crate::guest_c::build(arch.name)?))
 }
@@ -489,16 +475,19 @@ fn run_guest(
     fs::write(&initrd, cpio::archive(&entries)).map_err(|e| e.to_string())?;
 
     let log = work.join(format!("{label}.log"));
-    let mut console = boot_fresh(
-        arch,
-        &kernel,
-        &initrd,
-        template,
-        work,
-        &label,
-        &log,
-        GUEST_TIMEOUT,
-    )?;
+    let boot = || {
+        boot_fresh(
+            arch,
+            &kernel,
+            &initrd,
+            template,
+            work,
+            &label,
+            &log,
+            GUEST_TIMEOUT,
+        )
+    };
+    let mut console = boot()?;
     // Under TCG a guest kernel was seen to oops while patching its own
     // code (int3 in syscall_trace_enter) as tracepoints were enabled. Such a
     // guest gets one more boot; the panic's log is kept and every cell of
@@ -513,16 +502,7 @@ fn run_guest(
             "vmtest: {label}: guest panicked (log: {}); booting it once more",
             first.display()
         );
-        console = boot_fresh(
-            arch,
-            &kernel,
-            &initrd,
-            template,
-            work,
-            &label,
-            &log,
-            GUEST_TIMEOUT,
-        )?;
+        console = boot()?;
         retried = Some(first);
     }
     let _ = fs::remove_file(&initrd);
