@@ -114,7 +114,7 @@ fn tracepoint_exists(kind: &str, syscall: &str) -> bool {
 }
 
 /// io_uring requests, seen as they are submitted (the tracepoint backend).
-const IO_URING_PROGRAM: &str = "fim_io_uring";
+pub const IO_URING_PROGRAM: &str = "fim_io_uring";
 /// Its entry among the hooked syscalls.
 pub const IO_URING: &str = "io_uring";
 

@@ -95,12 +95,12 @@ fn plan_fim(caps: &Capabilities) -> FeaturePlan {
             .push(format!("syscalls not hooked: {}", absent.join("; ")));
     }
     plan.why.push(caps.why(probe::BPF_LOOP));
-    use vigil_kernel::fim::Backend;
-    if backend == Backend::Tracepoint && obj.loaded_flavour("fim_io_uring").is_none() {
-        let why = obj.state_of("fim_io_uring").and_then(|s| s.reason());
+    use vigil_kernel::fim::{Backend, IO_URING_PROGRAM};
+    if backend == Backend::Tracepoint && obj.loaded_flavour(IO_URING_PROGRAM).is_none() {
+        let why = obj.state_of(IO_URING_PROGRAM).and_then(|s| s.reason());
         plan.degraded.push(format!(
             "io_uring requests are not seen: {}",
-            why.unwrap_or("no fim_io_uring program")
+            why.unwrap_or("its program is missing")
         ));
     }
     let what = match backend {

@@ -54,7 +54,7 @@ const KTHREADD: u32 = 2;
 
 /// Listed among a change's operations when it was asked for through
 /// io_uring, which syscall-based monitors do not see.
-pub const IO_URING_OP: &str = "io_uring";
+const IO_URING_OP: &str = "io_uring";
 
 /// Where live hints come from.
 enum Source {
@@ -458,31 +458,30 @@ impl Live {
         // some process: it must not pass for the one who made the change.
         let deferred = ev.who.ppid == KTHREADD || ev.who.task.pid == KTHREADD;
         let mut add = |path: Vec<u8>, who: Carried, renamed_from| {
+            let mut put = |h| {
+                if deferred {
+                    self.coalescer.add_deferred(h, now);
+                } else {
+                    self.coalescer.add(h, now);
+                }
+            };
             // Said among the operations, so a merged change keeps it.
             if io_uring {
-                self.coalescer.add(
-                    Hint {
-                        path: path.clone(),
-                        op: IO_URING_OP,
-                        count: 0,
-                        who: who.clone(),
-                        renamed_from: None,
-                    },
-                    now,
-                );
+                put(Hint {
+                    path: path.clone(),
+                    op: IO_URING_OP,
+                    count: 0,
+                    who: who.clone(),
+                    renamed_from: None,
+                });
             }
-            let h = Hint {
+            put(Hint {
                 path,
                 op,
                 count,
                 who,
                 renamed_from,
-            };
-            if deferred {
-                self.coalescer.add_deferred(h, now);
-            } else {
-                self.coalescer.add(h, now);
-            }
+            });
         };
         // The tree root as the process saw it: path2 under it maps the
         // same way (through bind mounts only that process has).
