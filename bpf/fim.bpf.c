@@ -1008,7 +1008,7 @@ static __always_inline int fim_io_uring_op(struct fim_io_uring_record *ctx, bool
 	__u32 op = 0;
 	__u8 opcode;
 
-	if (!req || fim_is_agent())
+	if (!req)
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	opcode = BPF_CORE_READ(req, opcode);
@@ -1021,6 +1021,9 @@ static __always_inline int fim_io_uring_op(struct fim_io_uring_record *ctx, bool
 		return file ? fim_file_op(op, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false, VIGIL_VIA_IO_URING)
 			    : 0;
 	}
+	/* fim_file_op checks this itself; path operations check it here. */
+	if (fim_is_agent())
+		return 0;
 	switch (opcode) {
 	case IORING_OP_OPENAT:
 	case IORING_OP_OPENAT2: {
