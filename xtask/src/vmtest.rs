@@ -276,12 +276,10 @@ pub fn wait_for(s: &mut String, file: &str, needle: &str) {
     );
 }
 
-/// Hooks some kernels lack, for which the agent uses syscall tracepoints
-/// (crates/vigil-kernel/src/fim.rs): their absence is no failure.
-const OPTIONAL_HOOKS: &[&str] = &["_file_truncate", "_path_chown"];
-
-/// FIM backends exercised in every guest that runs the agent.
-const FIM_BACKENDS: &[&str] = &["tracepoint", "fentry", "lsm", "fanotify"];
+/// FIM backends exercised in every guest that runs the agent: all of them.
+fn fim_backends() -> Vec<&'static str> {
+    vigil_event::Backend::ALL.iter().map(|b| b.name()).collect()
+}
 
 /// FIM in the guest: the real agent, once per backend, where it runs; on
 /// arm64, a load of the aarch64 FIM object, which is what can be checked
@@ -444,9 +442,9 @@ fn run_guest(
     };
     let cases = cases(Path::new(GUEST_ROOT), &devices);
     // No setfattr in busybox: xattr changes are covered on the host.
-    let fim_runs: Vec<(&str, Vec<FimCase>)> = FIM_BACKENDS
-        .iter()
-        .map(|b| (*b, fim::fim_cases(&cases, Path::new(GUEST_ROOT), false, b)))
+    let fim_runs: Vec<(&str, Vec<FimCase>)> = fim_backends()
+        .into_iter()
+        .map(|b| (b, fim::fim_cases(&cases, Path::new(GUEST_ROOT), false, b)))
         .collect();
 
     let mut binaries = Vec::new();
@@ -760,7 +758,11 @@ fn judge_fim(
             arch,
             "fim",
             between(console, "VIGIL-FIM-LOAD-BEGIN", "VIGIL-FIM-LOAD-END"),
-            OPTIONAL_HOOKS,
+            // Hooks some kernels lack (the agent then uses syscall
+            // tracepoints): their absence is no failure.
+            &vigil_abi::hooks::optional_hooks()
+                .map(|h| h.name)
+                .collect::<Vec<_>>(),
             log,
         );
         c.backend = "lsm+fentry+tracepoint".into();
@@ -913,7 +915,7 @@ fn judge_object_load(
                 .unwrap_or_default();
             let fatal: Vec<&&str> = unloaded
                 .iter()
-                .filter(|p| !optional.iter().any(|h| p.ends_with(h)))
+                .filter(|p| !optional.iter().any(|h| p.ends_with(&format!("_{h}"))))
                 .collect();
             if fatal.is_empty() {
                 Ok(format!(

@@ -10,6 +10,7 @@
 
 #![no_std]
 
+pub mod hooks;
 mod layout;
 pub mod security;
 
@@ -121,9 +122,6 @@ pub mod backend {
     pub const TRACEPOINT: u16 = 1;
     pub const FENTRY: u16 = 2;
     pub const LSM: u16 = 3;
-    /// Not a kernel value: the fanotify source in user space, which fills
-    /// the same event model.
-    pub const FANOTIFY: u16 = 0x100;
 }
 
 /// `struct vigil_fim_event` without its trailing `data[]`.

@@ -9,7 +9,7 @@ pub mod process;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use vigil_kernel::event::Who;
+use vigil_event::Who;
 
 /// Kernel who-data plus what enrichment could add to it.
 #[derive(Clone, Debug, Default)]

@@ -22,7 +22,7 @@ pub fn host_mntns() -> Option<u64> {
         .iter()
         .find_map(|p| {
             let link = std::fs::read_link(p).ok()?;
-            let id = vigil_kernel::proc_who::namespace_id(link.as_os_str().as_encoded_bytes());
+            let id = vigil_event::who::namespace_id(link.as_os_str().as_encoded_bytes());
             (id != 0).then_some(id)
         })
 }

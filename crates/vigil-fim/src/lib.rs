@@ -7,13 +7,12 @@
 //! - [`store`]: the baseline, a crash-safe SQLite database;
 //! - [`diff`]: what differs between a baseline record and the disk;
 //! - [`reconcile`]: a scan compared with the baseline, applied to it;
-//! - [`live`]: kernel hints coalesced per path, confirmed on disk.
+//! - [`live`]: kernel hints placed, coalesced per path, paired and
+//!   confirmed on disk.
 
 pub mod diff;
 pub mod live;
 pub mod long_path;
-pub mod mappings;
-pub mod real_dir;
 pub mod reconcile;
 pub mod record;
 pub mod scan;

@@ -6,11 +6,12 @@ use vigil_abi::security::SecEventFixed;
 use vigil_abi::{path_flags as pf, EventHeader, FimEventFixed, OpenEventFixed};
 
 use crate::clock::MonotonicClock;
-use crate::event::{
-    Event, EventPath, FimEvent, FimOp, OpenEvent, OpenSyscall, PathSource, Task, Who,
-};
-use crate::security_event::{name_of, socket_addr, suspicion_names, SecurityEvent, Signal};
 use crate::who_strings::WhoStrings;
+use vigil_event::security::{name_of, socket_addr, suspicion_names};
+use vigil_event::{
+    Backend, Event, EventPath, FimEvent, FimOp, OpenEvent, OpenSyscall, PathSource, SecurityEvent,
+    Signal, Task, Via, Who,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -24,6 +25,8 @@ pub enum DecodeError {
     UnknownSyscall(u16),
     #[error("unknown FIM operation {0}")]
     UnknownOp(u32),
+    #[error("unknown FIM backend {0}")]
+    UnknownBackend(u16),
     #[error("security event: {0}")]
     BadSecurityField(String),
 }
@@ -155,13 +158,7 @@ impl Decoder {
         let path2 = (!p2_base.is_empty() || !p2_arg.is_empty()).then(|| {
             if op == FimOp::Symlink {
                 // A symlink's target is text, not a path to resolve.
-                EventPath {
-                    bytes: p2_arg.to_vec(),
-                    source: PathSource::Argument,
-                    truncated: false,
-                    deleted: false,
-                    disconnected: false,
-                }
+                EventPath::new(p2_arg.to_vec(), PathSource::Argument)
             } else {
                 assemble_path(f.path2_flags, p2_base, p2_arg)
             }
@@ -189,8 +186,11 @@ impl Decoder {
                 who_of!(f, exe, cwd, cmdline)
             },
             op,
-            backend: f.backend,
-            via: f.via,
+            backend: Backend::from_abi(f.backend).ok_or(DecodeError::UnknownBackend(f.backend))?,
+            via: match f.via {
+                vigil_abi::via::IO_URING => Via::IoUring,
+                _ => Via::Syscall,
+            },
             ret: f.ret,
             flags: f.flags,
             mode: f.mode,

@@ -65,6 +65,32 @@ pub struct ProgramStatus {
     pub state: ProgramState,
 }
 
+/// Whether one syscall is traced (its programs attached to its
+/// tracepoints), and if not, why.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyscallStatus {
+    pub syscall: &'static str,
+    pub traced: bool,
+    pub reason: String,
+}
+
+impl SyscallStatus {
+    pub fn new(syscall: &'static str, attached: Result<(), String>) -> Self {
+        match attached {
+            Ok(()) => Self {
+                syscall,
+                traced: true,
+                reason: "attached".into(),
+            },
+            Err(reason) => Self {
+                syscall,
+                traced: false,
+                reason,
+            },
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot load BPF object {object}: {reason}")]
@@ -96,6 +122,15 @@ pub struct LoadedObject {
 
 fn base_name(name: &str) -> &str {
     name.strip_suffix(LEGACY_SUFFIX).unwrap_or(name)
+}
+
+/// The state of `base`'s most relevant flavour among `programs`.
+pub fn state_of<'a>(programs: &'a [ProgramStatus], base: &str) -> Option<&'a ProgramState> {
+    programs
+        .iter()
+        .filter(|s| base_name(&s.name) == base)
+        .map(|s| &s.state)
+        .min_by_key(|s| s.rank())
 }
 
 /// The programs of an object, as they would be reported when it cannot be
@@ -235,11 +270,7 @@ impl LoadedObject {
     /// The state of `base`'s most relevant flavour: the one that runs, or
     /// else the reason none does.
     pub fn state_of(&self, base: &str) -> Option<&ProgramState> {
-        self.programs
-            .iter()
-            .filter(|s| base_name(&s.name) == base)
-            .map(|s| &s.state)
-            .min_by_key(|s| s.rank())
+        state_of(&self.programs, base)
     }
 
     /// Attaches a loaded program to one more syscall tracepoint (one program

@@ -6,12 +6,9 @@
 //! lacks (arm64 has no open or creat; kernels before 5.6 no openat2) is
 //! reported as such, and the others still run.
 
-use std::path::Path;
-
-use serde::Serialize;
 use vigil_abi::OpensFilter;
 
-use crate::loader::{self, LoadOptions, LoadedObject, ProgramState};
+use crate::loader::{self, LoadOptions, LoadedObject, ProgramState, SyscallStatus};
 use crate::objects;
 use crate::probe::{self, Capabilities};
 use crate::sysfs;
@@ -19,23 +16,13 @@ use crate::sysfs;
 pub const SYSCALLS: &[&str] = &["open", "creat", "openat", "openat2"];
 const FILTER_MAP: &str = "opens_config";
 
-/// Whether one syscall is traced, and if not, why.
-#[derive(Clone, Debug, Serialize)]
-pub struct SyscallStatus {
-    pub syscall: &'static str,
-    pub traced: bool,
-    pub reason: String,
-}
-
 pub struct OpensKernel {
     pub object: LoadedObject,
     pub syscalls: Vec<SyscallStatus>,
 }
 
 fn tracepoint_exists(kind: &str, syscall: &str) -> bool {
-    Path::new(sysfs::TRACEFS.target)
-        .join(format!("events/syscalls/sys_{kind}_{syscall}"))
-        .exists()
+    sysfs::tracepoint_exists("syscalls", &format!("sys_{kind}_{syscall}"))
 }
 
 fn syscall_of(program: &str) -> Option<(&str, &str)> {

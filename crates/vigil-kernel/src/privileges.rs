@@ -5,7 +5,6 @@
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
-const CAP_DAC_READ_SEARCH: u32 = 2;
 
 fn effective_caps() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -39,10 +38,4 @@ pub fn check_bpf_tracing() -> Result<(), String> {
          run as root or grant them, e.g. `setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep vigil`",
         missing.join(", ")
     ))
-}
-
-/// Whether the process can read any file (needed to hash and to read /proc
-/// of other users' processes).
-pub fn can_read_all_files() -> bool {
-    has(effective_caps(), CAP_DAC_READ_SEARCH) || has(effective_caps(), CAP_SYS_ADMIN)
 }

@@ -95,7 +95,7 @@ pub fn probe_all() -> Capabilities {
     ));
     probes.push(load(D_PATH_LSM_FILE_OPEN, "probe_lsm_d_path_file_open"));
     probes.push(load(D_PATH_LSM_PATH_UNLINK, "probe_lsm_d_path_path_unlink"));
-    probes.push(match crate::fanotify::probe() {
+    probes.push(match crate::fim_source::fanotify::probe() {
         Ok(()) => probe(FANOTIFY, true, "fanotify_init(FAN_REPORT_DFID_NAME) works"),
         Err(why) => probe(FANOTIFY, false, why),
     });

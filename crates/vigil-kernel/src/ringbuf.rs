@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use libbpf_rs::{MapCore, MapFlags, RingBuffer, RingBufferBuilder};
-use serde::Serialize;
 use vigil_abi::Counters;
+use vigil_event::counts::KernelCounts;
 
 use crate::loader::LoadedObject;
 
@@ -18,32 +18,14 @@ pub const EVENTS_MAP: &str = "vigil_events";
 /// Name of the per-CPU counters map.
 pub const COUNTERS_MAP: &str = "vigil_counters";
 
-/// Sums of the kernel's per-CPU counters for one program slot, with the
-/// per-CPU drop counts kept.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct SlotCounters {
-    pub emitted: u64,
-    pub ringbuf_drops: u64,
-    pub state_drops: u64,
-    pub truncated: u64,
-    /// Ring-buffer drops, indexed by CPU.
-    pub ringbuf_drops_per_cpu: Vec<u64>,
-}
-
-impl SlotCounters {
-    pub fn dropped(&self) -> u64 {
-        self.ringbuf_drops + self.state_drops
-    }
-}
-
 /// Reads the counters of `slot` from a loaded object.
-pub fn read_counters(obj: &LoadedObject, slot: u32) -> Result<SlotCounters, String> {
+pub fn read_counters(obj: &LoadedObject, slot: u32) -> Result<KernelCounts, String> {
     let map = obj.map(COUNTERS_MAP).ok_or("object has no counters map")?;
     let per_cpu = map
         .lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY)
         .map_err(|e| format!("read counters: {e}"))?
         .ok_or("counters slot missing")?;
-    let mut out = SlotCounters::default();
+    let mut out = KernelCounts::default();
     for raw in per_cpu {
         let c: Counters = vigil_abi::from_bytes(&raw).ok_or("counters value too short")?;
         out.emitted += c.emitted;
@@ -54,6 +36,12 @@ pub fn read_counters(obj: &LoadedObject, slot: u32) -> Result<SlotCounters, Stri
     }
     Ok(out)
 }
+
+/// What a record callback asks of the consumer.
+pub const CONTINUE: i32 = 0;
+/// Stop this round: the caller's batch is full; the next round goes on
+/// without waiting.
+pub const BATCH_FULL: i32 = -libc::EAGAIN;
 
 /// Polls the object's ring buffer, handing each record to `on_record`.
 pub struct Consumer<'cb> {
@@ -84,15 +72,20 @@ impl<'cb> Consumer<'cb> {
             Ok(()) => {}
             // A signal (Ctrl-C) interrupting the wait is not an error.
             Err(e) if e.kind() == libbpf_rs::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(format!("ring buffer poll: {e}")),
         }
         self.drain()
     }
 
-    /// Consumes whatever is left without waiting.
+    /// Consumes whatever is left without waiting (until a callback says
+    /// its batch is full).
     pub fn drain(&self) -> Result<(), String> {
-        self.rb
-            .consume()
-            .map_err(|e| format!("ring buffer consume: {e}"))
+        match self.rb.consume() {
+            Err(e) if e.kind() != libbpf_rs::ErrorKind::WouldBlock => {
+                Err(format!("ring buffer consume: {e}"))
+            }
+            _ => Ok(()),
+        }
     }
 }

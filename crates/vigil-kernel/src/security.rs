@@ -6,15 +6,13 @@
 //! missing on this arch, no module tracepoints) disables that program
 //! only, and the reason stays visible in [`SecurityKernel::programs`].
 
-use std::path::Path;
-
 use libbpf_rs::{MapCore, MapFlags};
 use vigil_abi::security::{SecurityConfig, SecurityCounters, SensitiveKey, SensitiveRule};
 
 use crate::loader::{self, LoadOptions, LoadedObject, ProgramState, ProgramStatus};
 use crate::objects;
 use crate::probe::{self, Capabilities};
-use crate::sysfs;
+use crate::sysfs::tracepoint_exists;
 
 const CONFIG_MAP: &str = "security_config";
 const COUNTERS_MAP: &str = "security_counters";
@@ -60,12 +58,6 @@ fn tracepoint_of(program: &str) -> Option<(&'static str, String)> {
         "sec_module_load" => Some(("module", "module_load".into())),
         _ => None,
     }
-}
-
-fn tracepoint_exists(category: &str, name: &str) -> bool {
-    Path::new(sysfs::TRACEFS.target)
-        .join(format!("events/{category}/{name}"))
-        .exists()
 }
 
 /// Loads the programs without attaching them (what `doctor` shows).

@@ -82,3 +82,13 @@ impl PseudoFs {
         ))
     }
 }
+
+/// Whether tracefs has the tracepoint `category/name` on this kernel and
+/// arch (syscalls differ between arches; some kernels lack a category).
+pub fn tracepoint_exists(category: &str, name: &str) -> bool {
+    Path::new(TRACEFS.target)
+        .join("events")
+        .join(category)
+        .join(name)
+        .exists()
+}

@@ -35,28 +35,8 @@ mod sysctl;
 mod time_sync;
 mod world_writable;
 
-/// Prometheus metric type of a family. Posture values are almost all gauges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Gauge,
-    Counter,
-}
-
-/// One metric family: a name, its help text, its type and its samples.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Family {
-    pub name: String,
-    pub help: String,
-    pub kind: Kind,
-    pub samples: Vec<Sample>,
-}
-
-/// One sample of a family: its labels (in order) and its value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-}
+pub(crate) use vigil_stats::family::flag;
+pub use vigil_stats::family::{Family, Kind, Sample};
 
 /// The host to inspect. Every file is read below `root`: `/` normally, a
 /// fixture tree in tests.
@@ -75,42 +55,6 @@ impl Host {
     /// describe the same host the files do.
     pub(crate) fn is_live(&self) -> bool {
         self.root == Path::new("/")
-    }
-}
-
-impl Family {
-    pub(crate) fn gauge(name: &str, help: &str) -> Family {
-        Family {
-            name: name.to_string(),
-            help: help.to_string(),
-            kind: Kind::Gauge,
-            samples: Vec::new(),
-        }
-    }
-
-    pub(crate) fn push(&mut self, labels: &[(&str, &str)], value: f64) {
-        self.samples.push(Sample {
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            value,
-        });
-    }
-
-    /// Builder form of [`Family::push`].
-    pub(crate) fn with(mut self, labels: &[(&str, &str)], value: f64) -> Family {
-        self.push(labels, value);
-        self
-    }
-}
-
-/// 1.0 for true, 0.0 for false: how posture booleans are exposed.
-pub(crate) fn flag(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
     }
 }
 
@@ -281,18 +225,7 @@ pub(crate) mod testutil {
         }
     }
 
-    /// The value of the sample of `name` whose labels include all of `labels`.
-    pub(crate) fn value(fams: &[Family], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        fams.iter()
-            .filter(|f| f.name == name)
-            .flat_map(|f| f.samples.iter())
-            .find(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
-            .map(|s| s.value)
-    }
+    pub(crate) use vigil_stats::family::value;
 
     pub(crate) fn has(fams: &[Family], name: &str) -> bool {
         fams.iter().any(|f| f.name == name && !f.samples.is_empty())

@@ -144,6 +144,7 @@ fn render(fams: &[Family]) -> String {
         let kind = match f.kind {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
+            Kind::Histogram(_) => unreachable!("posture has no histograms"),
         };
         out.push_str(&format!("# HELP {} {}\n", f.name, escape(&f.help, false)));
         out.push_str(&format!("# TYPE {} {kind}\n", f.name));

@@ -7,7 +7,7 @@ use vigil_fim::reconcile::{Change, ChangeKind};
 use vigil_fim::record::{hex, FileRecord};
 
 use vigil_enrich::Enriched;
-use vigil_kernel::event::Who;
+use vigil_event::Who;
 
 use crate::json::JsonWriter;
 use crate::open_json::rfc3339;
@@ -257,10 +257,4 @@ pub fn write_change(
     w.end();
     w.end();
     w.buf.push(b'\n');
-}
-
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }

@@ -15,3 +15,10 @@ pub mod security_json;
 pub mod syslog;
 pub mod text;
 pub mod who_json;
+
+/// The kernel's hostname, as every event names its host.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}

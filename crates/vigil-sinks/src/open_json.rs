@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use vigil_kernel::event::{EventPath, OpenEvent, PathSource};
+use vigil_event::{EventPath, OpenEvent, PathSource};
 use vigil_trace::{errno::errno_name, open_flags};
 
 use crate::json::JsonWriter;

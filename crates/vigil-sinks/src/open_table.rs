@@ -3,7 +3,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use vigil_kernel::event::OpenEvent;
+use vigil_event::OpenEvent;
 use vigil_trace::{errno::errno_name, open_flags};
 
 use crate::text::escape_for_terminal;

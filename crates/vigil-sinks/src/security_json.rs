@@ -1,23 +1,10 @@
 //! Security signals as ECS JSON lines.
 
 use vigil_enrich::Enriched;
-use vigil_kernel::security_event::{SecurityEvent, Signal};
+use vigil_event::{SecurityEvent, Signal};
 
 use crate::json::JsonWriter;
 use crate::open_json::{rfc3339, write_path_meta};
-
-/// ECS `event.category` and `event.type` of a signal.
-fn ecs_kind(s: &Signal) -> (&'static str, &'static [&'static str]) {
-    match s {
-        Signal::Exec { .. } => ("process", &["start"]),
-        Signal::Exit { .. } => ("process", &["end"]),
-        Signal::Connect { .. } => ("network", &["connection", "start"]),
-        Signal::ConnectError { .. } => ("network", &["connection", "denied"]),
-        Signal::FileAccess { .. } => ("file", &["access"]),
-        Signal::Privilege { .. } => ("iam", &["change"]),
-        Signal::Module { .. } => ("driver", &["change"]),
-    }
-}
 
 fn write_endpoint(w: &mut JsonWriter, key: &str, a: &std::net::SocketAddr) {
     w.begin_obj(key);
@@ -28,15 +15,14 @@ fn write_endpoint(w: &mut JsonWriter, key: &str, a: &std::net::SocketAddr) {
 
 /// Appends one JSON line for a security signal.
 pub fn write_security(w: &mut JsonWriter, ev: &SecurityEvent, e: &Enriched, host: &str) {
-    let alert = ev.signal.is_alert(ev.category);
-    let (category, types) = ecs_kind(&ev.signal);
+    let spec = ev.signal.spec();
     w.begin();
     w.str("@timestamp", &rfc3339(ev.time));
     w.begin_obj("event");
-    w.str("kind", if alert { "alert" } else { "event" });
-    w.str_array("category", &[category]);
-    w.str_array("type", types);
-    w.str("action", ev.signal.action());
+    w.str("kind", if ev.is_alert() { "alert" } else { "event" });
+    w.str_array("category", &[spec.ecs_category]);
+    w.str_array("type", spec.ecs_type);
+    w.str("action", spec.action);
     w.str("module", "vigil");
     w.str("dataset", "vigil.security");
     let outcome = match &ev.signal {
@@ -100,7 +86,7 @@ pub fn write_security(w: &mut JsonWriter, ev: &SecurityEvent, e: &Enriched, host
     }
     w.begin_obj("vigil");
     w.begin_obj("security");
-    w.str("signal", ev.signal.action());
+    w.str("signal", spec.action);
     w.str("category", ev.category);
     if !ev.parent_comm.is_empty() {
         w.bytes("parent_comm", &ev.parent_comm);

@@ -2,7 +2,7 @@
 //! changes, security signals).
 
 use vigil_enrich::Enriched;
-use vigil_kernel::event::{Task, Who};
+use vigil_event::{Task, Who};
 
 use crate::json::JsonWriter;
 

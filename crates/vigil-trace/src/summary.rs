@@ -1,7 +1,7 @@
 //! The account printed when a trace ends: what the kernel emitted, what it
 //! dropped, what user space received, decoded, filtered and wrote.
 
-use vigil_kernel::ringbuf::SlotCounters;
+use vigil_event::counts::KernelCounts;
 
 #[derive(Clone, Debug, Default)]
 pub struct TraceTotals {
@@ -15,7 +15,7 @@ pub struct TraceTotals {
     pub written: u64,
 }
 
-pub fn render(totals: &TraceTotals, kernel: &SlotCounters) -> String {
+pub fn render(totals: &TraceTotals, kernel: &KernelCounts) -> String {
     let mut s = format!(
         "{} events written ({} received, {} filtered out, {} malformed); kernel emitted {}, dropped {} (ring buffer full: {}, in-flight map full: {}); {} paths truncated",
         totals.written,

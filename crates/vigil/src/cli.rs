@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use vigil_agent::config::values::{parse_duration, parse_listen, parse_ringbuf_mib};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -107,9 +108,8 @@ pub struct EventsArgs {
     /// TOML config for the security settings; default: the embedded one.
     #[arg(short, long)]
     pub config: Option<PathBuf>,
-    /// Only these signals (repeatable): exec, exit, connect, connect-error,
-    /// file, privilege, module.
-    #[arg(long = "signal", value_parser = ["exec", "exit", "connect", "connect-error", "file", "privilege", "module"])]
+    /// Only these signals (repeatable).
+    #[arg(long = "signal", value_parser = signal_names())]
     pub signals: Vec<String>,
     /// Only alerts (suspicious execs, sensitive files, privilege changes,
     /// kernel modules).
@@ -173,40 +173,7 @@ pub struct TraceOpensArgs {
     pub ringbuf_mib: u32,
 }
 
-/// "10s", "2m", "1h30m" or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs > 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-        return Err(format!("duration {s:?} must be positive"));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
-
-/// "HOST:PORT" or ":PORT" (all interfaces), as exporters take it.
-pub fn parse_listen(s: &str) -> Result<String, String> {
-    let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
-    } else {
-        s.to_string()
-    };
-    use std::net::ToSocketAddrs;
-    full.to_socket_addrs()
-        .map_err(|e| format!("listen address {s:?}: {e} (HOST:PORT or :PORT)"))?
-        .next()
-        .ok_or_else(|| format!("listen address {s:?} resolves to nothing"))?;
-    Ok(full)
-}
-
-pub fn parse_ringbuf_mib(s: &str) -> Result<u32, String> {
-    let n: u32 = s
-        .parse()
-        .map_err(|_| format!("ring-buffer size {s:?} is not a number of MiB"))?;
-    if !(1..=1024).contains(&n) || !n.is_power_of_two() {
-        return Err(format!(
-            "ring-buffer size {n} MiB must be a power of two between 1 and 1024"
-        ));
-    }
-    Ok(n)
+/// The names `--signal` takes, from the signal catalog.
+fn signal_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(vigil_event::signals::SIGNALS.iter().map(|s| s.cli))
 }

@@ -1,4 +1,5 @@
-//! `vigil`: the command line.
+//! `vigil`: the command line. Each subcommand turns its arguments into
+//! the agent's specs (`vigil-agent`) and runs them.
 //!
 //! - `vigil run`: the main job, on the embedded default config or a file.
 //! - `vigil doctor`: what this kernel can do, what each feature will use,
@@ -8,9 +9,6 @@
 
 mod cli;
 mod cmd;
-mod config;
-mod features;
-mod jobs;
 
 use std::process::ExitCode;
 

@@ -4,40 +4,32 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
+use vigil_agent::config;
+use vigil_agent::jobs::security::SecurityJob;
 use vigil_sinks::output::Output;
 
 use crate::cli::EventsArgs;
-use crate::cmd::trace_opens;
-use crate::config;
-use crate::jobs::security::{SecurityJob, SecuritySpec};
-
-/// `--signal` names to `event.action` names.
-fn action_of(signal: &str) -> &'static str {
-    match signal {
-        "exec" => "process-exec",
-        "exit" => "process-exit",
-        "connect" => "connection-established",
-        "connect-error" => "connection-failed",
-        "file" => "sensitive-file-access",
-        "privilege" => "privilege-change",
-        _ => "kernel-module",
-    }
-}
 
 pub fn run(args: &EventsArgs) -> Result<ExitCode> {
-    let loaded = config::load(args.config.as_deref()).map_err(anyhow::Error::msg)?;
-    let caps = vigil_kernel::probe::probe_tracing();
-    let mut spec = SecuritySpec::from_config(&loaded.config.security);
+    let mut spec = config::load(args.config.as_deref())
+        .map_err(anyhow::Error::msg)?
+        .security;
     spec.routine = !args.alerts_only;
     spec.sampling = !args.no_sampling;
-    spec.signals = args.signals.iter().map(|s| action_of(s)).collect();
+    spec.signals = args
+        .signals
+        .iter()
+        .filter_map(|s| vigil_event::signals::by_cli(s))
+        .map(|s| s.kind)
+        .collect();
+    let caps = vigil_kernel::probe::probe_tracing();
     let job = SecurityJob::start(&caps, spec)
         .map_err(|e| anyhow!("security signals cannot run here: {e} (see `vigil doctor`)"))?;
     let mut out = match &args.output {
         Some(p) => Output::file(p).map_err(anyhow::Error::msg)?,
         None => Output::stdout(),
     };
-    let stop = trace_opens::stop_on_signals()?;
+    let stop = vigil_agent::stop::on_signals()?;
     eprintln!("vigil: security events: kernel hooks attached");
     let deadline = args.duration.map(|d| Instant::now() + d);
     let summary = job.run(&mut out, None, &stop, deadline)?;

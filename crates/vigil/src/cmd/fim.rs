@@ -4,36 +4,31 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use vigil_agent::jobs::fim;
 use vigil_fim::reconcile::LAST_SCAN;
 use vigil_fim::store::Store;
 use vigil_sinks::fim_json::Trigger;
 use vigil_sinks::output::Output;
 
-use crate::cli::{FimCommand, FimTarget};
-use crate::config;
-use crate::jobs::fim::{self, FimSetup};
-
-fn load(target: &FimTarget) -> Result<FimSetup> {
-    let loaded = config::load(target.config.as_deref()).map_err(anyhow::Error::msg)?;
-    fim::setup(target, &loaded, None)
-}
+use crate::cli::FimCommand;
 
 pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
     match cmd {
         FimCommand::Scan { target, events_out } => {
-            let setup = load(target)?;
-            let mut store = Store::open(&setup.baseline)?;
-            let r = fim::pass(&mut store, &setup, std::io::stderr().is_terminal(), true)?;
+            let spec = crate::cmd::load(target)?.fim;
+            let (trees, _) = spec.resolve_roots();
+            let mut store = Store::open(&spec.baseline)?;
+            let r = fim::pass(&mut store, &trees, std::io::stderr().is_terminal(), true)?;
             let mut out = match events_out {
                 Some(p) => Output::file(p).map_err(anyhow::Error::msg)?,
                 None => Output::stdout(),
             };
-            fim::emit(&mut out, &setup.trees, &r, Trigger::Manual)?;
+            fim::emit(&mut out, &trees, &r, Trigger::Manual)?;
             if r.established {
                 eprintln!(
                     "vigil: baseline established: {} files in {}",
                     r.files,
-                    setup.baseline.display()
+                    spec.baseline.display()
                 );
             } else {
                 eprintln!(
@@ -45,16 +40,12 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         FimCommand::Diff { target } => {
-            let setup = load(target)?;
-            if !setup.baseline.exists() {
-                anyhow::bail!(
-                    "no baseline at {}: run `vigil fim scan` first",
-                    setup.baseline.display()
-                );
-            }
-            let mut store = Store::open(&setup.baseline)?;
-            let r = fim::pass(&mut store, &setup, std::io::stderr().is_terminal(), false)?;
-            fim::emit(&mut Output::stdout(), &setup.trees, &r, Trigger::Manual)?;
+            let spec = crate::cmd::load(target)?.fim;
+            let store = existing(&spec.baseline)?;
+            let (trees, _) = spec.resolve_roots();
+            let mut store = store;
+            let r = fim::pass(&mut store, &trees, std::io::stderr().is_terminal(), false)?;
+            fim::emit(&mut Output::stdout(), &trees, &r, Trigger::Manual)?;
             eprintln!(
                 "vigil: {} changes since the baseline (baseline not updated)",
                 r.changes.len()
@@ -67,14 +58,8 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
             })
         }
         FimCommand::Status { target, json } => {
-            let setup = load(target)?;
-            if !setup.baseline.exists() {
-                anyhow::bail!(
-                    "no baseline at {}: run `vigil fim scan` first",
-                    setup.baseline.display()
-                );
-            }
-            let store = Store::open(&setup.baseline)?;
+            let spec = crate::cmd::load(target)?.fim;
+            let store = existing(&spec.baseline)?;
             let files = store.count()?;
             let last = store.meta(LAST_SCAN)?.and_then(|s| s.parse::<u64>().ok());
             let last_str = last
@@ -85,21 +70,18 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
                     .to_string()
                 })
                 .unwrap_or_else(|| "never".into());
-            let trees: Vec<String> = setup
-                .trees
-                .iter()
-                .map(|t| t.path.display().to_string())
-                .collect();
+            let (trees, _) = spec.resolve_roots();
+            let trees: Vec<String> = trees.iter().map(|t| t.path.display().to_string()).collect();
             if *json {
                 let v = serde_json::json!({
-                    "baseline": setup.baseline.display().to_string(),
+                    "baseline": spec.baseline.display().to_string(),
                     "files": files,
                     "last_scan": last_str,
                     "trees": trees,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("baseline:  {}", setup.baseline.display());
+                println!("baseline:  {}", spec.baseline.display());
                 println!("files:     {files}");
                 println!("last scan: {last_str}");
                 println!("trees:     {}", trees.join(" "));
@@ -107,4 +89,15 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The baseline at `path`, which must exist already.
+fn existing(path: &std::path::Path) -> Result<Store> {
+    if !path.exists() {
+        anyhow::bail!(
+            "no baseline at {}: run `vigil fim scan` first",
+            path.display()
+        );
+    }
+    Ok(Store::open(path)?)
 }

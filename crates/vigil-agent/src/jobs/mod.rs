@@ -1,0 +1,7 @@
+//! The long-running jobs `vigil run` is made of; each also runs alone
+//! from its own subcommand.
+
+pub mod fim;
+pub mod metrics;
+pub mod security;
+pub mod trace;

@@ -1,0 +1,196 @@
+//! Hints coalesced per path: a burst (a file written 1000 times in a
+//! second) becomes one pending change, carrying the last actor's who-data
+//! and the number of hints merged.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// One kernel hint about a path, with whatever who-data `W` the caller
+/// carries through.
+pub struct Hint<W> {
+    /// The path under its watched tree (symlinked roots resolved).
+    pub path: Vec<u8>,
+    /// What the hint's operation was ("write", "chmod", ...).
+    pub op: &'static str,
+    /// Merged hints it stands for (in-kernel dedupe included).
+    pub count: u64,
+    pub who: W,
+    /// For the target of a rename: where it came from.
+    pub renamed_from: Option<Vec<u8>>,
+}
+
+/// Hints gathered for one path.
+pub struct Pending<W> {
+    first: Instant,
+    last: Instant,
+    pub count: u64,
+    pub ops: BTreeSet<&'static str>,
+    /// The last one's who-data.
+    pub who: W,
+    pub renamed_from: Option<Vec<u8>>,
+}
+
+pub struct Coalescer<W> {
+    pending: HashMap<Vec<u8>, Pending<W>>,
+    /// Flush once a path has been quiet this long...
+    quiet: Duration,
+    /// ...or has been pending this long, whichever comes first.
+    max_delay: Duration,
+}
+
+impl<W> Coalescer<W> {
+    pub fn new(quiet: Duration, max_delay: Duration) -> Self {
+        Self {
+            pending: HashMap::new(),
+            quiet,
+            max_delay,
+        }
+    }
+
+    pub fn add(&mut self, h: Hint<W>, now: Instant) {
+        self.merge(h, now, true);
+    }
+
+    /// Like `add`, for a hint whose actor only finished another's work (a
+    /// kernel thread running a deferred close): its who-data stands only
+    /// when nothing is pending for the path yet.
+    pub fn add_deferred(&mut self, h: Hint<W>, now: Instant) {
+        self.merge(h, now, false);
+    }
+
+    fn merge(&mut self, h: Hint<W>, now: Instant, takes_who: bool) {
+        match self.pending.get_mut(&h.path) {
+            Some(p) => {
+                p.last = now;
+                p.count += h.count;
+                p.ops.insert(h.op);
+                if takes_who {
+                    p.who = h.who;
+                }
+                if h.renamed_from.is_some() {
+                    p.renamed_from = h.renamed_from;
+                }
+            }
+            None => {
+                self.pending.insert(
+                    h.path,
+                    Pending {
+                        first: now,
+                        last: now,
+                        count: h.count,
+                        ops: BTreeSet::from([h.op]),
+                        who: h.who,
+                        renamed_from: h.renamed_from,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Takes every path that is due (all of them with `all`).
+    pub fn due(&mut self, now: Instant, all: bool) -> Vec<(Vec<u8>, Pending<W>)> {
+        let due: Vec<Vec<u8>> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| all || now - p.last >= self.quiet || now - p.first >= self.max_delay)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out: Vec<(Vec<u8>, Pending<W>)> = due
+            .into_iter()
+            .filter_map(|k| self.pending.remove_entry(&k))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Removes and returns the pending entry of `path`, if any.
+    pub fn take(&mut self, path: &[u8]) -> Option<Pending<W>> {
+        self.pending.remove(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deferred_actor_never_replaces_the_writer() {
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_secs(5));
+        let t0 = Instant::now();
+        let hint = |op, who| Hint {
+            path: b"/etc/x".to_vec(),
+            op,
+            count: 1,
+            who,
+            renamed_from: None,
+        };
+        c.add(hint("modify", 42), t0);
+        c.add_deferred(hint("close_write", 51), t0);
+        // Alone, it is all there is to tell.
+        c.add_deferred(
+            Hint {
+                path: b"/etc/y".to_vec(),
+                ..hint("close_write", 51)
+            },
+            t0,
+        );
+        let due = c.due(t0 + Duration::from_millis(150), false);
+        let who: Vec<(&[u8], u32, u64)> = due
+            .iter()
+            .map(|(k, p)| (k.as_slice(), p.who, p.count))
+            .collect();
+        assert_eq!(who, [(&b"/etc/x"[..], 42, 2), (&b"/etc/y"[..], 51, 1)]);
+    }
+
+    #[test]
+    fn a_burst_becomes_one_pending_change_with_the_last_who() {
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_secs(5));
+        let t0 = Instant::now();
+        for i in 0..1000u32 {
+            c.add(
+                Hint {
+                    path: b"/etc/x".to_vec(),
+                    op: "write",
+                    count: 1,
+                    who: i,
+                    renamed_from: None,
+                },
+                t0,
+            );
+        }
+        c.add(
+            Hint {
+                path: b"/etc/x".to_vec(),
+                op: "chmod",
+                count: 1,
+                who: 7777,
+                renamed_from: None,
+            },
+            t0,
+        );
+        assert!(c.due(t0, false).is_empty(), "not quiet yet");
+        let due = c.due(t0 + Duration::from_millis(150), false);
+        assert_eq!(due.len(), 1);
+        let p = &due[0].1;
+        assert_eq!((p.count, p.who), (1001, 7777));
+        assert_eq!(
+            p.ops.iter().copied().collect::<Vec<_>>(),
+            ["chmod", "write"]
+        );
+        // A path written continuously is still flushed after max_delay.
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_millis(500));
+        for ms in (0..600).step_by(50) {
+            c.add(
+                Hint {
+                    path: b"/etc/y".to_vec(),
+                    op: "write",
+                    count: 1,
+                    who: 0,
+                    renamed_from: None,
+                },
+                t0 + Duration::from_millis(ms),
+            );
+        }
+        assert_eq!(c.due(t0 + Duration::from_millis(560), false).len(), 1);
+    }
+}

@@ -1,0 +1,86 @@
+//! A pending change, confirmed: the path observed on disk and compared
+//! with the baseline, which takes the new state. Nothing is reported on a
+//! hint alone, so an operation that failed or changed nothing reports
+//! nothing.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::reconcile::{classify, Change};
+use crate::record::FileRecord;
+use crate::scan::{observe, ScanIssue};
+use crate::store::{Store, StoreError};
+use crate::tree::{tree_for, WatchedTree};
+
+/// What a flush found for a path.
+pub enum Confirmed {
+    /// A real difference with the baseline (now applied to it).
+    Change(Box<Change>),
+    /// Not in the baseline and gone again: it existed only between two
+    /// looks (created and deleted within the coalescing window).
+    Transient,
+    /// Nothing changed, or the path is not watched.
+    Nothing,
+}
+
+/// Observes `path` and compares it with the baseline; the baseline takes
+/// the new state.
+pub fn confirm(
+    store: &mut Store,
+    trees: &[WatchedTree],
+    path: &[u8],
+) -> Result<Confirmed, StoreError> {
+    let p = std::path::Path::new(OsStr::from_bytes(path));
+    let Some(tree) = tree_for(trees, p) else {
+        return Ok(Confirmed::Nothing);
+    };
+    let old = store.get(path)?;
+    let new = match observe(p, tree.hashes) {
+        Ok(n) => n,
+        // Exists but cannot be read: keep the baseline, report nothing.
+        Err(ScanIssue::Unreadable(..)) | Err(ScanIssue::Unlistable(..)) => {
+            return Ok(Confirmed::Nothing)
+        }
+        Err(ScanIssue::Vanished(_)) => None,
+    };
+    if old.is_none() && new.is_none() {
+        return Ok(Confirmed::Transient);
+    }
+    let change = classify(Some(tree), old, new.clone());
+    match (&new, &change) {
+        (Some(n), Some(_)) => store.apply(std::slice::from_ref(n), &[])?,
+        (None, Some(_)) => store.apply(&[], &[path.to_vec()])?,
+        _ => {}
+    }
+    Ok(change.map_or(Confirmed::Nothing, |c| Confirmed::Change(Box::new(c))))
+}
+
+/// A directory moved: its records move with it (rescanned at the new
+/// place), without reporting each file inside as created and deleted.
+pub fn move_subtree(
+    store: &mut Store,
+    trees: &[WatchedTree],
+    from: &[u8],
+    to: &[u8],
+) -> Result<u64, StoreError> {
+    let mut prefix = from.to_vec();
+    prefix.push(b'/');
+    let gone: Vec<Vec<u8>> = store
+        .all()?
+        .into_iter()
+        .map(|r: FileRecord| r.path)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    let dest = std::path::Path::new(OsStr::from_bytes(to)).to_path_buf();
+    let Some(tree) = tree_for(trees, &dest) else {
+        store.apply(&[], &gone)?;
+        return Ok(0);
+    };
+    let sub = WatchedTree {
+        path: dest,
+        ..tree.clone()
+    };
+    let scanned = crate::scan::scan(std::slice::from_ref(&sub), false);
+    store.apply(&scanned.records, &gone)?;
+    Ok(scanned.records.len() as u64)
+}

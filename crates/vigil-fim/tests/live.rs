@@ -1,0 +1,260 @@
+//! The live pipeline (place, coalesce, pair, confirm) fed hand-made kernel
+//! events, on real files and a real SQLite baseline: no kernel, no root.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use vigil_event::{Backend, EventPath, FimEvent, FimOp, PathSource, Task, Via, Who};
+use vigil_fim::live::{LiveChange, LiveFim, Timing};
+use vigil_fim::reconcile::{reconcile, ChangeKind};
+use vigil_fim::store::Store;
+use vigil_fim::tree::WatchedTree;
+
+const QUIET: Duration = Duration::from_millis(100);
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    trees: Vec<WatchedTree>,
+    store: Store,
+    live: LiveFim<&'static str>,
+    t0: Instant,
+}
+
+fn bytes(p: &Path) -> Vec<u8> {
+    p.as_os_str().as_bytes().to_vec()
+}
+
+impl Fixture {
+    /// A watched tree holding `files`, with its baseline established.
+    fn new(files: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("watched");
+        std::fs::create_dir_all(&root).unwrap();
+        for f in files {
+            std::fs::write(root.join(f), f.as_bytes()).unwrap();
+        }
+        let trees = vec![WatchedTree::new(root.clone(), &[]).unwrap()];
+        let mut store = Store::open(&dir.path().join("b.sqlite")).unwrap();
+        reconcile(&mut store, &trees, false, true).unwrap();
+        Fixture {
+            _dir: dir,
+            root,
+            trees,
+            store,
+            live: LiveFim::new(Timing {
+                quiet: QUIET,
+                max_delay: Duration::from_secs(5),
+            }),
+            t0: Instant::now(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// An event of `op` on `name` by process `pid`, placed by the kernel
+    /// under tree 1 (as every BPF backend places it).
+    fn event(&self, op: FimOp, name: &str, pid: u32) -> FimEvent {
+        FimEvent {
+            time: SystemTime::now(),
+            who: Who {
+                task: Task {
+                    pid,
+                    tid: pid,
+                    uid: 0,
+                    gid: 0,
+                    comm: b"writer".to_vec(),
+                },
+                ppid: 1,
+                euid: 0,
+                egid: 0,
+                auid: Some(1000),
+                sessionid: Some(3),
+                cgroup_id: 0,
+                mntns: 0,
+                exe: b"/usr/bin/writer".to_vec(),
+                cwd: b"/".to_vec(),
+                args: vec![],
+            },
+            op,
+            backend: Backend::Tracepoint,
+            via: Via::Syscall,
+            ret: 0,
+            flags: 0,
+            mode: 0,
+            arg_uid: 0,
+            arg_gid: 0,
+            ino: 0,
+            dev: 0,
+            tree: Some(1),
+            below_tree: Some(format!("/{name}").into_bytes()),
+            suppressed: 0,
+            path: EventPath::new(bytes(&self.path(name)), PathSource::File),
+            path2: None,
+            xattr_name: None,
+        }
+    }
+
+    fn rename(&self, from: &str, to: &str, pid: u32) -> FimEvent {
+        FimEvent {
+            path2: Some(EventPath::new(bytes(&self.path(to)), PathSource::CwdJoin)),
+            ..self.event(FimOp::Rename, from, pid)
+        }
+    }
+
+    fn hint(&mut self, ev: &FimEvent, who: &'static str, at_ms: u64) {
+        let now = self.t0 + Duration::from_millis(at_ms);
+        self.live.hint(ev, who, &self.store, &self.trees, now);
+    }
+
+    /// What is due at `at_ms`.
+    fn due(&mut self, at_ms: u64) -> Vec<LiveChange<&'static str>> {
+        let now = self.t0 + Duration::from_millis(at_ms);
+        self.live
+            .due(&mut self.store, &self.trees, now, false)
+            .unwrap()
+    }
+
+    fn in_baseline(&self, name: &str) -> bool {
+        self.store.get(&bytes(&self.path(name))).unwrap().is_some()
+    }
+}
+
+#[test]
+fn a_write_burst_is_one_change_with_the_last_writer() {
+    let mut f = Fixture::new(&["conf"]);
+    std::fs::write(f.path("conf"), b"changed").unwrap();
+    for i in 0..50 {
+        let mut ev = f.event(FimOp::Write, "conf", 100 + i);
+        ev.suppressed = 9; // ten writes each, merged in the kernel
+        f.hint(&ev, "writer", i as u64);
+    }
+    assert!(f.due(60).is_empty(), "still busy");
+    let out = f.due(200);
+    assert_eq!(out.len(), 1);
+    let c = &out[0];
+    assert_eq!(c.merged, 500);
+    assert_eq!(c.who.who.task.pid, 149);
+    assert_eq!(c.operations, ["write"]);
+    assert_eq!(c.change.as_ref().unwrap().kind, ChangeKind::Modified);
+    assert!(c.change.as_ref().unwrap().delta.content);
+}
+
+#[test]
+fn a_hint_that_changed_nothing_reports_nothing() {
+    let mut f = Fixture::new(&["conf"]);
+    let ev = f.event(FimOp::OpenWrite, "conf", 7);
+    f.hint(&ev, "w", 0);
+    assert!(f.due(500).is_empty());
+}
+
+#[test]
+fn a_rename_is_one_change_and_the_baseline_follows() {
+    let mut f = Fixture::new(&["old"]);
+    std::fs::rename(f.path("old"), f.path("new")).unwrap();
+    let ev = f.rename("old", "new", 42);
+    f.hint(&ev, "mover", 0);
+    let out = f.due(500);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let c = &out[0];
+    assert_eq!(c.path, bytes(&f.path("new")));
+    assert_eq!(c.previous_path.as_deref(), Some(&bytes(&f.path("old"))[..]));
+    assert_eq!(c.who.enriched, "mover");
+    assert!(!f.in_baseline("old") && f.in_baseline("new"));
+}
+
+#[test]
+fn an_exchange_reports_both_files_changed() {
+    let mut f = Fixture::new(&["a", "b"]);
+    let (a, b) = (f.path("a"), f.path("b"));
+    std::fs::write(&a, b"now b").unwrap();
+    std::fs::write(&b, b"now a").unwrap();
+    let mut ev = f.rename("a", "b", 5);
+    ev.flags = vigil_event::fim::RENAME_EXCHANGE;
+    f.hint(&ev, "x", 0);
+    let mut out = f.due(500);
+    out.sort_by(|x, y| x.path.cmp(&y.path));
+    let paths: Vec<&[u8]> = out.iter().map(|c| c.path.as_slice()).collect();
+    assert_eq!(paths, [bytes(&a).as_slice(), bytes(&b).as_slice()]);
+    assert!(out.iter().all(|c| c.previous_path.is_none()));
+    assert!(f.in_baseline("a") && f.in_baseline("b"));
+}
+
+#[test]
+fn a_file_that_came_and_went_between_two_looks_is_transient() {
+    let mut f = Fixture::new(&[]);
+    let ev = f.event(FimOp::OpenWrite, "tmp", 9);
+    f.hint(&ev, "w", 0);
+    let ev = f.event(FimOp::Unlink, "tmp", 9);
+    f.hint(&ev, "w", 10);
+    let out = f.due(500);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].change.is_none(), "created and deleted");
+    assert_eq!(out[0].operations, ["open_write", "unlink"]);
+}
+
+#[test]
+fn a_kernel_thread_never_replaces_the_writer() {
+    let mut f = Fixture::new(&["conf"]);
+    std::fs::write(f.path("conf"), b"x2").unwrap();
+    let ev = f.event(FimOp::Write, "conf", 77);
+    f.hint(&ev, "writer", 0);
+    let mut kworker = f.event(FimOp::Write, "conf", 300);
+    kworker.who.ppid = vigil_event::who::KTHREADD;
+    f.hint(&kworker, "kworker", 5);
+    let out = f.due(500);
+    assert_eq!(out[0].who.enriched, "writer");
+    assert_eq!(out[0].merged, 2);
+}
+
+#[test]
+fn io_uring_is_named_among_the_operations() {
+    let mut f = Fixture::new(&["conf"]);
+    std::fs::write(f.path("conf"), b"via ring").unwrap();
+    let mut ev = f.event(FimOp::Write, "conf", 8);
+    ev.via = Via::IoUring;
+    f.hint(&ev, "w", 0);
+    let out = f.due(500);
+    assert_eq!(out[0].operations, ["io_uring", "write"]);
+    assert_eq!(out[0].merged, 1, "the marker is not an event of its own");
+}
+
+#[test]
+fn a_path_cut_at_path_max_is_placed_by_the_baseline_or_rescanned() {
+    let mut f = Fixture::new(&["deep"]);
+    std::fs::write(f.path("deep"), b"changed").unwrap();
+    // The kernel kept only the trailing components.
+    let mut ev = f.event(FimOp::Write, "deep", 3);
+    ev.path = EventPath {
+        truncated: true,
+        ..EventPath::new(b"watched/deep".to_vec(), PathSource::File)
+    };
+    f.hint(&ev, "w", 0);
+    assert!(!f.live.take_unplaced());
+    let out = f.due(500);
+    assert_eq!(out[0].path, bytes(&f.path("deep")));
+    // A tail no baseline entry ends with: only a rescan can find it.
+    ev.path.bytes = b"nowhere/else".to_vec();
+    f.hint(&ev, "w", 600);
+    assert!(f.live.take_unplaced());
+    assert!(!f.live.take_unplaced(), "said once");
+}
+
+#[test]
+fn a_shared_mapping_is_looked_at_again_after_its_process_is_gone() {
+    let mut f = Fixture::new(&["mapped"]);
+    // No such process: the mapper is gone by the next look.
+    let ev = f.event(FimOp::MmapWrite, "mapped", u32::MAX - 1);
+    f.hint(&ev, "mapper", 0);
+    assert!(f.due(500).is_empty(), "nothing written yet");
+    std::fs::write(f.path("mapped"), b"written through the mapping").unwrap();
+    // After max_delay, the mapping is looked at again and found changed.
+    let mut got = f.due(5_200);
+    got.extend(f.due(6_500));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].who.enriched, "mapper");
+    assert_eq!(got[0].operations, ["mmap_write"]);
+}

@@ -1,0 +1,123 @@
+//! File-integrity figures: scans by trigger and their durations, changes
+//! by action, the baseline's size, and where live changes come from.
+
+use crate::family::{flag, Family, Histogram};
+
+/// Histogram buckets for scan durations (seconds), +Inf last.
+pub const SCAN_BUCKETS: [f64; 11] = [
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    f64::INFINITY,
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FimFigures {
+    /// (trigger, count) of completed scans.
+    pub scans: Vec<(&'static str, u64)>,
+    pub scan_seconds: Histogram,
+    /// (action, count) of reported changes.
+    pub changes: Vec<(&'static str, u64)>,
+    pub files: u64,
+    pub live: bool,
+    /// Where live changes come from: lsm, fentry, tracepoint, fanotify
+    /// (degraded), or scans (none).
+    pub backend: String,
+}
+
+impl FimFigures {
+    /// Every trigger and action at 0, so each series exists from the start.
+    pub fn new(triggers: &[&'static str], actions: &[&'static str], backend: &str) -> Self {
+        Self {
+            scans: triggers.iter().map(|t| (*t, 0)).collect(),
+            scan_seconds: Histogram {
+                buckets: SCAN_BUCKETS.iter().map(|&b| (b, 0)).collect(),
+                ..Default::default()
+            },
+            changes: actions.iter().map(|a| (*a, 0)).collect(),
+            files: 0,
+            live: backend != "scans",
+            backend: backend.to_string(),
+        }
+    }
+
+    pub fn observe_scan(&mut self, trigger: &'static str, seconds: f64) {
+        bump(&mut self.scans, trigger);
+        let h = &mut self.scan_seconds;
+        // Per-bucket counts: the encoder makes them cumulative.
+        if let Some((_, n)) = h.buckets.iter_mut().find(|(bound, _)| seconds <= *bound) {
+            *n += 1;
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    pub fn count_change(&mut self, action: &'static str) {
+        bump(&mut self.changes, action);
+    }
+
+    pub fn families(&self) -> Vec<Family> {
+        let rows = |v: &[(&'static str, u64)]| -> Vec<(&'static str, f64)> {
+            v.iter().map(|(k, n)| (*k, *n as f64)).collect()
+        };
+        vec![
+            Family::counter("vigil_fim_scans", "Completed FIM scans by trigger")
+                .with_each("trigger", rows(&self.scans)),
+            Family::histogram(
+                "vigil_fim_scan_duration_seconds",
+                "FIM scan durations",
+                self.scan_seconds.clone(),
+            ),
+            Family::counter("vigil_fim_changes", "FIM changes reported, by action")
+                .with_each("action", rows(&self.changes)),
+            Family::gauge("vigil_fim_files", "Entries in the FIM baseline")
+                .with(&[], self.files as f64),
+            Family::gauge(
+                "vigil_fim_live_up",
+                "1 when kernel-fed live FIM runs, 0 when only scans do",
+            )
+            .with(&[], flag(self.live)),
+            Family::gauge(
+                "vigil_fim_backend_info",
+                "Where live FIM changes come from (fanotify: degraded, who-data from /proc)",
+            )
+            .with(&[("backend", &self.backend)], 1.0),
+        ]
+    }
+}
+
+fn bump(v: &mut Vec<(&'static str, u64)>, key: &'static str) {
+    match v.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => v.push((key, 1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_land_in_one_bucket_each() {
+        let mut f = FimFigures::new(&["startup"], &[], "tracepoint");
+        f.observe_scan("startup", 0.2);
+        f.observe_scan("periodic", 1e9);
+        let nonzero: Vec<(f64, u64)> = f
+            .scan_seconds
+            .buckets
+            .iter()
+            .copied()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert_eq!(nonzero, vec![(0.5, 1), (f64::INFINITY, 1)]);
+        assert_eq!(f.scan_seconds.count, 2);
+        assert_eq!(f.scans, vec![("startup", 1), ("periodic", 1)]);
+    }
+}
