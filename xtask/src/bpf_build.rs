@@ -1,4 +1,5 @@
-//! `build-bpf` and `check-bpf`: compile every `bpf/*.bpf.c` for every
+//! `build-bpf` and `check-bpf`: compile every `bpf/*.bpf.c` (with its own
+//! `bpf/<name>/` files and the shared `bpf/include/`) for every
 //! architecture with the pinned clang, reproducibly, into `bpf/obj/<arch>/`.
 //!
 //! Reproducible means byte-identical for the same sources and toolchain:
@@ -157,8 +158,13 @@ fn build_into(root: &Path, out: &Path, only: &[String]) -> Result<usize, String>
     copy_tree(&root.join("bpf/include"), &stage.join("include"))?;
     copy_tree(&libbpf_include, &stage.join("libbpf"))?;
     for src in &sources {
-        fs::copy(src, stage.join(src.file_name().unwrap()))
-            .map_err(|e| format!("copy {}: {e}", src.display()))?;
+        let name = src.file_name().unwrap().to_string_lossy().into_owned();
+        fs::copy(src, stage.join(&name)).map_err(|e| format!("copy {}: {e}", src.display()))?;
+        // An object's own hook families: bpf/X/ beside bpf/X.bpf.c.
+        let parts = root.join("bpf").join(name.trim_end_matches(".bpf.c"));
+        if parts.is_dir() {
+            copy_tree(&parts, &stage.join(parts.file_name().unwrap()))?;
+        }
     }
     let mut built = 0;
     for arch in ARCHES

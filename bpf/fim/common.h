@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What every FIM hook shares: the settings user space writes, the maps,
+ * the check that the agent itself is acting, and the watched-tree test
+ * the path walk runs on each dentry it passes (VIGIL_WALK_VISIT).
+ */
+#ifndef VIGIL_FIM_COMMON_H
+#define VIGIL_FIM_COMMON_H
+
+#define AT_REMOVEDIR_ 0x200
+/* A segment starts at most here, so PATH_MAX more still fits data[]. */
+#define FIM_OFF_MAX (VIGIL_FIM_DATA_MAX - VIGIL_PATH_MAX)
+/*
+ * Whether a segment can start at `off`. Checked right before every access
+ * at a computed offset, behind a compiler barrier: some verifiers (6.1,
+ * seen on arm64) otherwise lose the bound across register spills.
+ */
+#define FIM_ROOM(off)                                                                             \
+	({                                                                                        \
+		barrier_var(off);                                                                 \
+		(off) <= FIM_OFF_MAX;                                                             \
+	})
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_fim_config);
+} fim_config SEC(".maps");
+
+/* Registered tree roots: dentry address -> tree id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} fim_watch SEC(".maps");
+
+/*
+ * FNV-1a hashes of every watched tree's path string (and of the names it
+ * is known by), VIGIL_FIM_PREFIX_TREE, and of each of their ancestors,
+ * VIGIL_FIM_PREFIX_ANCESTOR: how the tracepoint backend filters absolute
+ * path strings in the kernel, at each '/' of the string, stopping at the
+ * first prefix that leads to no tree.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} fim_prefixes SEC(".maps");
+
+/* A path string being scanned, copied out of user memory. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[VIGIL_PATH_MAX]);
+} fim_strbuf SEC(".maps");
+
+struct fim_verdict_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct fim_verdict {
+	__u32 gen;
+	__u32 tree;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fim_verdict_key);
+	__type(value, struct fim_verdict);
+} fim_verdicts SEC(".maps");
+
+struct fim_recent_key {
+	__u64 inode;
+	__u32 tgid;
+	__u32 op;
+};
+
+struct fim_recent {
+	__u64 last_ns;
+	__u32 suppressed;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fim_recent_key);
+	__type(value, struct fim_recent);
+} fim_recent SEC(".maps");
+
+/*
+ * A path-based operation: between a syscall's enter and its exit, or an
+ * io_uring request as it is submitted.
+ */
+struct fim_args {
+	const char *p1;
+	const char *p2;
+	const char *name;
+	struct file *file; /* fd-based operations whose file is known already */
+	__s32 dfd1;
+	__s32 dfd2;
+	__s32 fd; /* fd-based attribute operations; -1 otherwise */
+	__u32 op;
+	__u32 flags;
+	__u32 mode;
+	__u32 uid;
+	__u32 gid;
+	__u16 p2_verbatim; /* symlink target: reported as written */
+	__u16 kernel;      /* the strings are kernel memory (io_uring copied them) */
+	__u16 via;         /* VIGIL_VIA_* */
+	__u16 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct fim_args);
+} fim_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_fim_event);
+} fim_scratch SEC(".maps");
+
+/*
+ * The exe and cwd a process's last emitted event carried, by identity:
+ * while they stay the same, events leave the strings out (two path walks
+ * each) and user space takes them from that event (VIGIL_WHO_CACHED).
+ */
+struct fim_who {
+	__u64 exe;
+	__u64 pwd_dentry;
+	__u64 pwd_mnt;
+	__u32 seq;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct fim_who);
+} fim_who SEC(".maps");
+
+static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d)
+{
+	__u64 key = (__u64)d;
+	__u32 *tree;
+
+	if (w->tree)
+		return;
+	tree = bpf_map_lookup_elem(&fim_watch, &key);
+	if (tree) {
+		w->tree = *tree;
+		w->tree_pos = w->pos;
+	}
+}
+
+static __always_inline struct vigil_fim_config *fim_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fim_config, &zero);
+}
+
+static __always_inline bool fim_is_agent(void)
+{
+	struct vigil_fim_config *c = fim_cfg();
+
+	return !c || (bpf_get_current_pid_tgid() >> 32) == c->agent_tgid;
+}
+
+/* A string argument: user memory from a syscall, kernel memory from io_uring. */
+static __always_inline long fim_read_str(void *dst, __u32 size, const char *s, bool kernel)
+{
+	return kernel ? bpf_probe_read_kernel_str(dst, size, s) : bpf_probe_read_user_str(dst, size, s);
+}
+
+#endif /* VIGIL_FIM_COMMON_H */
