@@ -17,8 +17,16 @@
 
 /*
  * Constants are enums, not #defines, so that they reach the objects' BTF
- * and the Rust side can be checked against them too.
+ * and the Rust side can be checked against them too. VIGIL_KEEP_BTF after
+ * each type pulls it into every object's BTF (an unused reference), where
+ * the Rust mirror's layout test finds it; outside BPF it declares nothing.
  */
+#ifdef __bpf__
+#define VIGIL_KEEP_BTF(type, name) const type *vigil_btf_##name __attribute__((unused))
+#else
+#define VIGIL_KEEP_BTF(type, name) struct vigil_btf_##name
+#endif
+
 enum vigil_limits {
 	VIGIL_PATH_MAX = 4096,
 	VIGIL_NAME_MAX = 255,
@@ -33,6 +41,7 @@ enum vigil_limits {
 	VIGIL_SEC_DATA_MAX = 3 * 4096,
 	VIGIL_MODULE_NAME_LEN = 56,
 };
+VIGIL_KEEP_BTF(enum vigil_limits, limits);
 
 /* The first field of every ring-buffer record. */
 enum vigil_event_kind {
@@ -40,6 +49,7 @@ enum vigil_event_kind {
 	VIGIL_EVENT_FIM = 2,
 	VIGIL_EVENT_SECURITY = 3,
 };
+VIGIL_KEEP_BTF(enum vigil_event_kind, event_kind);
 
 /* Index into the per-CPU counters map: losses are attributed to the
  * feature that lost them. */
@@ -49,6 +59,7 @@ enum vigil_prog_slot {
 	VIGIL_SLOT_SECURITY = 2,
 	VIGIL_SLOT_COUNT = 8,
 };
+VIGIL_KEEP_BTF(enum vigil_prog_slot, prog_slot);
 
 enum vigil_open_syscall {
 	VIGIL_SYS_OPEN = 1,
@@ -56,6 +67,7 @@ enum vigil_open_syscall {
 	VIGIL_SYS_OPENAT2 = 3,
 	VIGIL_SYS_CREAT = 4,
 };
+VIGIL_KEEP_BTF(enum vigil_open_syscall, open_syscall);
 
 /* Path flags (bitmask), mostly set by the in-kernel path walk. */
 enum vigil_path_flags {
@@ -69,6 +81,7 @@ enum vigil_path_flags {
 	VIGIL_PATH_DELETED = 1 << 7,       /* dentry already unlinked */
 	VIGIL_PATH_DPATH = 1 << 8,         /* the kernel's own bpf_d_path() text */
 };
+VIGIL_KEEP_BTF(enum vigil_path_flags, path_flags);
 
 /* What a file-integrity event reports. */
 enum vigil_fim_op {
@@ -87,12 +100,14 @@ enum vigil_fim_op {
 	VIGIL_FIM_REMOVEXATTR = 13,
 	VIGIL_FIM_MMAP_WRITE = 14, /* mapped shared and writable: writes follow unseen */
 };
+VIGIL_KEEP_BTF(enum vigil_fim_op, fim_op);
 
 /* How a change was asked of the kernel. */
 enum vigil_fim_via {
 	VIGIL_VIA_SYSCALL = 0,  /* a syscall (LSM and fentry hooks cannot tell io_uring apart) */
 	VIGIL_VIA_IO_URING = 1, /* an io_uring request, seen as it was submitted */
 };
+VIGIL_KEEP_BTF(enum vigil_fim_via, fim_via);
 
 /* Which kernel hooks produced an event. */
 enum vigil_fim_backend {
@@ -100,6 +115,7 @@ enum vigil_fim_backend {
 	VIGIL_BACKEND_FENTRY = 2,
 	VIGIL_BACKEND_LSM = 3,
 };
+VIGIL_KEEP_BTF(enum vigil_fim_backend, fim_backend);
 
 /* Which security signal a struct vigil_sec_event carries. */
 enum vigil_sec_signal {
@@ -111,6 +127,7 @@ enum vigil_sec_signal {
 	VIGIL_SEC_PRIVILEGE = 6,     /* set*id, capset */
 	VIGIL_SEC_MODULE = 7,        /* init_module, finit_module, delete_module */
 };
+VIGIL_KEEP_BTF(enum vigil_sec_signal, sec_signal);
 
 /* Process categories; the first that applies wins, in reverse order. */
 enum vigil_proc_category {
@@ -120,6 +137,7 @@ enum vigil_proc_category {
 	VIGIL_PROC_SUSPICIOUS = 3, /* any enum vigil_suspicion */
 	VIGIL_PROC_CATEGORIES = 4,
 };
+VIGIL_KEEP_BTF(enum vigil_proc_category, proc_category);
 
 /* Why an exec is suspicious (bitmask). */
 enum vigil_suspicion {
@@ -129,18 +147,21 @@ enum vigil_suspicion {
 	VIGIL_SUSP_MEMFD_EXEC = 1 << 3,   /* binary is a memfd */
 	VIGIL_SUSP_DELETED_EXEC = 1 << 4, /* binary already unlinked */
 };
+VIGIL_KEEP_BTF(enum vigil_suspicion, suspicion);
 
 enum vigil_conn_direction {
 	VIGIL_CONN_IN = 0,
 	VIGIL_CONN_OUT = 1,
 	VIGIL_CONN_DIRECTIONS = 2,
 };
+VIGIL_KEEP_BTF(enum vigil_conn_direction, conn_direction);
 
 enum vigil_conn_protocol {
 	VIGIL_PROTO_TCP = 0,
 	VIGIL_PROTO_UDP = 1,
 	VIGIL_PROTOCOLS = 2,
 };
+VIGIL_KEEP_BTF(enum vigil_conn_protocol, conn_protocol);
 
 enum vigil_conn_error {
 	VIGIL_CONNERR_TIMEOUT = 0,
@@ -150,6 +171,7 @@ enum vigil_conn_error {
 	VIGIL_CONNERR_OTHER = 4,
 	VIGIL_CONN_ERRORS = 5,
 };
+VIGIL_KEEP_BTF(enum vigil_conn_error, conn_error);
 
 enum vigil_severity {
 	VIGIL_SEV_CRITICAL = 0,
@@ -157,12 +179,14 @@ enum vigil_severity {
 	VIGIL_SEV_INFO = 2,
 	VIGIL_SEVERITIES = 3,
 };
+VIGIL_KEEP_BTF(enum vigil_severity, severity);
 
 enum vigil_access_op {
 	VIGIL_ACCESS_READ = 0,
 	VIGIL_ACCESS_WRITE = 1,
 	VIGIL_ACCESS_OPS = 2,
 };
+VIGIL_KEEP_BTF(enum vigil_access_op, access_op);
 
 enum vigil_priv_call {
 	VIGIL_PRIV_SETUID = 0,
@@ -174,6 +198,7 @@ enum vigil_priv_call {
 	VIGIL_PRIV_CAPSET = 6,
 	VIGIL_PRIV_CALLS = 7,
 };
+VIGIL_KEEP_BTF(enum vigil_priv_call, priv_call);
 
 enum vigil_module_action {
 	VIGIL_MOD_LOAD = 0,      /* init_module */
@@ -181,18 +206,21 @@ enum vigil_module_action {
 	VIGIL_MOD_UNLOAD = 2,    /* delete_module */
 	VIGIL_MOD_ACTIONS = 3,
 };
+VIGIL_KEEP_BTF(enum vigil_module_action, module_action);
 
 enum vigil_result {
 	VIGIL_RESULT_SUCCESS = 0,
 	VIGIL_RESULT_FAILURE = 1,
 	VIGIL_RESULTS = 2,
 };
+VIGIL_KEEP_BTF(enum vigil_result, result);
 
 /* Sensitive-file rule flags (struct vigil_sensitive_rule). */
 enum vigil_sensitive_flags {
 	VIGIL_SENS_WHOLE_DIR = 1 << 0, /* every file directly in the directory */
 	VIGIL_SENS_HAS_NAMES = 1 << 1, /* some names in it have rules of their own */
 };
+VIGIL_KEEP_BTF(enum vigil_sensitive_flags, sensitive_flags);
 
 /* Common header of every ring-buffer record. */
 struct vigil_event_header {
@@ -205,6 +233,7 @@ struct vigil_event_header {
 	__u32 gid;
 	__u8 comm[VIGIL_COMM_LEN];
 };
+VIGIL_KEEP_BTF(struct vigil_event_header, event_header);
 
 /*
  * One open/openat/openat2/creat, emitted at syscall exit.
@@ -226,6 +255,7 @@ struct vigil_open_event {
 	__u16 arg_len;
 	__u8 data[VIGIL_EVENT_DATA_MAX]; /* at offset 104: 8-aligned */
 };
+VIGIL_KEEP_BTF(struct vigil_open_event, open_event);
 
 /*
  * One file-integrity event, with who-data.  data[] holds, in order:
@@ -236,13 +266,19 @@ struct vigil_open_event {
  * past 6 * PATH_MAX is left out (length 0): only pathological paths get
  * there, and the main path always fits.
  */
-/* fim_prefixes values */
-#define VIGIL_FIM_PREFIX_TREE 1
-#define VIGIL_FIM_PREFIX_ANCESTOR 2
+/* Values of the fim_prefixes map. */
+enum vigil_fim_prefix {
+	VIGIL_FIM_PREFIX_TREE = 1,     /* a watched tree's path */
+	VIGIL_FIM_PREFIX_ANCESTOR = 2, /* an ancestor of one */
+};
+VIGIL_KEEP_BTF(enum vigil_fim_prefix, fim_prefix);
 
 /* vigil_fim_event.who_seq */
-#define VIGIL_WHO_CACHED 0x80000000u
-#define VIGIL_WHO_SEQ_MASK 0x7fffffffu
+enum vigil_who_seq {
+	VIGIL_WHO_SEQ_MASK = 0x7fffffffu,
+	VIGIL_WHO_CACHED = 0x80000000u,
+};
+VIGIL_KEEP_BTF(enum vigil_who_seq, who_seq);
 
 struct vigil_fim_event {
 	struct vigil_event_header hdr;
@@ -283,6 +319,7 @@ struct vigil_fim_event {
 	__u32 _pad;
 	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 168: 8-aligned */
 };
+VIGIL_KEEP_BTF(struct vigil_fim_event, fim_event);
 
 /*
  * One security signal, with who-data.  Which fields a signal fills:
@@ -335,6 +372,7 @@ struct vigil_sec_event {
 	__u16 _pad[3];
 	__u8 data[VIGIL_SEC_DATA_MAX]; /* at offset 272: 8-aligned */
 };
+VIGIL_KEEP_BTF(struct vigil_sec_event, sec_event);
 
 /* Security kernel settings, written by user space into security_config[0]. */
 struct vigil_security_config {
@@ -343,6 +381,7 @@ struct vigil_security_config {
 	__u32 uid_min;     /* login.defs UID_MIN: first uid of a person */
 	__u32 _pad;
 };
+VIGIL_KEEP_BTF(struct vigil_security_config, security_config);
 
 /* Key of the sensitive-files map: a directory, and a name in it (0: any). */
 struct vigil_sensitive_key {
@@ -351,11 +390,13 @@ struct vigil_sensitive_key {
 	__u32 dev;         /* sb->s_dev, kernel encoding */
 	__u32 _pad;
 };
+VIGIL_KEEP_BTF(struct vigil_sensitive_key, sensitive_key);
 
 struct vigil_sensitive_rule {
 	__u32 severity;    /* VIGIL_SEV_* */
 	__u32 flags;       /* VIGIL_SENS_* */
 };
+VIGIL_KEEP_BTF(struct vigil_sensitive_rule, sensitive_rule);
 
 /*
  * Exact per-CPU counts of every signal (security_counters[0]); they are
@@ -375,6 +416,7 @@ struct vigil_security_counters {
 	__u64 privilege[VIGIL_PRIV_CALLS][VIGIL_RESULTS];
 	__u64 module[VIGIL_MOD_ACTIONS][VIGIL_RESULTS];
 };
+VIGIL_KEEP_BTF(struct vigil_security_counters, security_counters);
 
 /* FIM kernel settings, written by user space into fim_config[0]. */
 struct vigil_fim_config {
@@ -383,6 +425,7 @@ struct vigil_fim_config {
 	__u32 verdict_gen;   /* bumped on renames: cached tree verdicts expire */
 	__u32 dedupe_ms;     /* writes to one file by one process merge within this */
 };
+VIGIL_KEEP_BTF(struct vigil_fim_config, fim_config);
 
 /* Filter for the open tracer, written by user space into opens_config[0]. */
 struct vigil_opens_filter {
@@ -394,6 +437,7 @@ struct vigil_opens_filter {
 	__u8 failed_only;
 	__u8 _pad[7];
 };
+VIGIL_KEEP_BTF(struct vigil_opens_filter, opens_filter);
 
 /* Per-CPU, per-slot counters (map vigil_counters). */
 struct vigil_counters {
@@ -402,5 +446,6 @@ struct vigil_counters {
 	__u64 state_drops;    /* in-flight state map full: record lost */
 	__u64 truncated;      /* paths flagged VIGIL_PATH_TRUNCATED */
 };
+VIGIL_KEEP_BTF(struct vigil_counters, counters);
 
 #endif /* VIGIL_ABI_H */

@@ -8,7 +8,6 @@
 #define VIGIL_EMIT_H
 
 #include "abi.h"
-#include "abi_btf.h"
 
 /*
  * Waking the consumer for every record costs more than the record itself

@@ -281,6 +281,8 @@ pub static CONSTANTS: &[AbiConst] = consts! {
         FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR,
         FIM_MMAP_WRITE = fim_op::MMAP_WRITE;
     "vigil_fim_via": VIA_SYSCALL = via::SYSCALL, VIA_IO_URING = via::IO_URING;
+    "vigil_fim_prefix": FIM_PREFIX_TREE = FIM_PREFIX_TREE, FIM_PREFIX_ANCESTOR = FIM_PREFIX_ANCESTOR;
+    "vigil_who_seq": WHO_SEQ_MASK = WHO_SEQ_MASK, WHO_CACHED = WHO_CACHED;
     "vigil_fim_backend": BACKEND_TRACEPOINT = backend::TRACEPOINT, BACKEND_FENTRY = backend::FENTRY,
         BACKEND_LSM = backend::LSM;
     "vigil_open_syscall": SYS_OPEN = SYS_OPEN, SYS_OPENAT = SYS_OPENAT,

@@ -98,7 +98,8 @@ fn check_object(path: &PathBuf) -> Vec<String> {
             .map(|m| {
                 (
                     m.name.unwrap().to_string_lossy().into_owned(),
-                    m.value as u64,
+                    // ABI enums are 32 bits wide, some with the top bit set.
+                    m.value as u32 as u64,
                 )
             })
             .collect();
@@ -112,6 +113,28 @@ fn check_object(path: &PathBuf) -> Vec<String> {
         }
     }
     errors
+}
+
+/// Every ABI constant is an enumerator, so that it reaches the BTF this
+/// test reads: a `#define` in abi.h would escape the check.
+#[test]
+fn abi_h_defines_no_constants() {
+    let abi = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bpf/include/vigil/abi.h"),
+    )
+    .unwrap();
+    let defines: Vec<&str> = abi
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("#define"))
+        .filter(|l| {
+            !l.starts_with("#define VIGIL_ABI_H") && !l.starts_with("#define VIGIL_KEEP_BTF(")
+        })
+        .collect();
+    assert!(
+        defines.is_empty(),
+        "abi.h defines constants the BTF check cannot see; make them enumerators: {defines:?}"
+    );
 }
 
 #[test]

@@ -282,9 +282,35 @@ mod tests {
         assert_eq!(before, names.len(), "duplicate family names");
     }
 
+    /// Every collector module in src/ is registered as a category, and
+    /// every category is documented: a new collector cannot be forgotten.
     #[test]
-    fn categories_match_collectors() {
-        assert!(categories().len() >= 16);
-        assert_eq!(categories().len(), COLLECTORS.len());
+    fn every_collector_module_is_a_category_and_documented() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let helpers = ["lib", "read", "walk", "processes"];
+        let mut modules: Vec<String> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .filter(|m| !helpers.contains(&m.as_str()))
+            .collect();
+        modules.sort();
+        let mut registered: Vec<String> = categories().iter().map(|c| c.to_string()).collect();
+        registered.sort();
+        assert_eq!(
+            registered, modules,
+            "collector modules not registered in collectors!()"
+        );
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/posture.md"),
+        )
+        .unwrap();
+        for c in categories() {
+            assert!(
+                doc.contains(&format!("`{c}`")),
+                "docs/posture.md does not document `{c}`"
+            );
+        }
     }
 }

@@ -596,3 +596,7 @@ fn odd_names_xattr_removal_and_rename_storms_are_reported_exactly() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+fn cstr(p: &std::path::Path) -> std::ffi::CString {
+    std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap()
+}

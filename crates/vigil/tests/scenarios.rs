@@ -3,10 +3,13 @@
 //! a new mount namespace. The test matrix runs the same cases in guests.
 
 mod common;
+#[path = "common/tracer.rs"]
+mod tracer;
 
 use std::process::Command;
 
 use common::*;
+use tracer::Tracer;
 use vigil_scenarios::{cases, check, fim, images, setup_script, workload_script, Devices};
 
 struct Unmount(std::path::PathBuf);

@@ -2,13 +2,18 @@
 //! files and checks the path and fields the tracer reported.
 
 mod common;
+#[path = "common/tracer.rs"]
+mod tracer;
 
+use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
+use serde_json::Value;
+use tracer::{Trace, Tracer};
 
 fn tid_arg() -> String {
     gettid().to_string()
@@ -332,7 +337,7 @@ fn paths_up_to_path_max_are_exact_and_longer_ones_are_flagged_truncated() {
         .collect();
     assert_eq!(truncated.len(), 2, "{}", trace.dump());
     for e in truncated {
-        let p = Trace::path_bytes(e);
+        let p = vigil_scenarios::path_bytes(e);
         assert!(p.len() <= 4096, "truncated path of {} bytes", p.len());
         assert!(p[0] != b'/', "a truncated path must not look absolute");
         let full: Vec<u8> = if e["event"]["outcome"] == "success" {
@@ -364,6 +369,7 @@ fn pid_filter_covers_every_thread_of_the_process() {
         .args([
             "--exact",
             "child_role_threads",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -395,12 +401,16 @@ fn pid_filter_covers_every_thread_of_the_process() {
     }
 }
 
-/// Not a test on its own: the child process of the test above.
+/// Not a test on its own: the child process of the test above, which
+/// runs it with `--ignored` and the role set.
 #[test]
+#[ignore = "the child of pid_filter_covers_every_thread_of_the_process, which runs it"]
 fn child_role_threads() {
-    if std::env::var("VIGIL_TEST_ROLE").as_deref() != Ok("threads") {
-        return;
-    }
+    assert_eq!(
+        std::env::var("VIGIL_TEST_ROLE").as_deref(),
+        Ok("threads"),
+        "run by pid_filter_covers_every_thread_of_the_process, not alone"
+    );
     let dir = PathBuf::from(std::env::var_os("VIGIL_TEST_DIR").unwrap());
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
@@ -496,4 +506,58 @@ fn missing_privileges_name_what_is_missing() {
             && stderr.contains("missing: CAP_BPF, CAP_PERFMON"),
         "{stderr}"
     );
+}
+
+/// A trace's events by the exact bytes of their path.
+trait ByPath {
+    fn with_path(&self, path: &Path) -> Vec<&Value>;
+    fn one(&self, path: &Path) -> &Value;
+}
+
+impl ByPath for Trace {
+    fn with_path(&self, path: &Path) -> Vec<&Value> {
+        let want = path.as_os_str().as_bytes();
+        self.events
+            .iter()
+            .filter(|e| vigil_scenarios::path_bytes(e) == want)
+            .collect()
+    }
+
+    /// Exactly one event for `path`, with a readable failure otherwise.
+    fn one(&self, path: &Path) -> &Value {
+        let found = self.with_path(path);
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one event for {}, got {}: {}",
+            path.display(),
+            found.len(),
+            self.dump()
+        );
+        found[0]
+    }
+}
+
+fn gettid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// openat(2) straight, returning the fd or -errno.
+fn openat(dirfd: i32, path: &[u8], flags: i32, mode: u32) -> i32 {
+    let c = CString::new(path).unwrap();
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags, mode) };
+    if fd < 0 {
+        -std::io::Error::last_os_error().raw_os_error().unwrap()
+    } else {
+        fd
+    }
+}
+
+fn close(fd: i32) {
+    if fd >= 0 {
+        // SAFETY: we own fd.
+        unsafe { libc::close(fd) };
+    }
 }

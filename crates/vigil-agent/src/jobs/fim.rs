@@ -177,6 +177,8 @@ struct Live {
     enricher: Enricher,
     events: Vec<FimEvent>,
     checked: Instant,
+    /// Events without exe and cwd, at the last check.
+    who_incomplete: u64,
 }
 
 pub struct FimJob {
@@ -232,6 +234,7 @@ impl FimJob {
                     enricher: Enricher::new(),
                     events: Vec::new(),
                     checked: Instant::now(),
+                    who_incomplete: 0,
                 }),
                 opened.passed_over,
                 None,
@@ -360,11 +363,12 @@ impl FimJob {
                 tracing::warn!("FIM {l}; rescanning every tree");
                 lost = true;
             }
-            if check.counts.who_incomplete > 0 {
-                tracing::debug!(
-                    "FIM: {} events without exe and cwd so far",
+            if check.counts.who_incomplete > live.who_incomplete {
+                tracing::warn!(
+                    "FIM: {} events so far reported without the process's exe and cwd (strings no longer known)",
                     check.counts.who_incomplete
                 );
+                live.who_incomplete = check.counts.who_incomplete;
             }
             if let Some(m) = &self.metrics {
                 m.update(|s| {
