@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench::{cpu_seconds, median};
+use crate::bench_measure::{cpu_seconds, median};
 use crate::repo_root;
 
 /// The workload: `n` rounds of create+write+close, rename, unlink in DIR.
@@ -125,7 +125,7 @@ fn start_vigil(all: bool, vigil: &Path, work: &Path, watched: &Path) -> Result<C
         .stderr(fs::File::create(&err).map_err(|e| e.to_string())?)
         .spawn()
         .map_err(|e| format!("spawn vigil: {e}"))?;
-    crate::bench::wait_for(
+    crate::bench_measure::wait_for(
         &err,
         "FIM live: kernel hooks attached",
         Duration::from_secs(60),
@@ -186,7 +186,7 @@ fn start(
                 .stderr(fs::File::create(work.join("bpftrace.err")).map_err(|e| e.to_string())?)
                 .spawn()
                 .map_err(|e| format!("spawn bpftrace: {e}"))?;
-            crate::bench::wait_for(&out, "Attaching", Duration::from_secs(60))?;
+            crate::bench_measure::wait_for(&out, "Attaching", Duration::from_secs(60))?;
             // It says "Attaching" before it attaches: still running means
             // every probe took.
             std::thread::sleep(Duration::from_secs(2));

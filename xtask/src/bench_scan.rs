@@ -9,7 +9,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::bench::median;
+use crate::bench_measure::median;
 use crate::repo_root;
 
 const GNU_TIME: &str = "/usr/bin/time";

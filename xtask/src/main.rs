@@ -6,6 +6,8 @@
 mod bench;
 mod bench_churn;
 mod bench_churn_guest;
+mod bench_measure;
+mod bench_opens;
 mod bench_scan;
 mod bench_security;
 mod bpf_build;
@@ -96,7 +98,7 @@ fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "bench" => bench::run(rest),
-        "bench-open-loop" => bench::open_loop(rest),
+        "bench-open-loop" => bench_opens::open_loop(rest),
         "bench-churn-loop" => bench_churn::churn_loop(rest),
         "io-uring-ops" => vmtest::io_uring_ops(rest),
         "bench-exec-loop" => bench_security::exec_loop(rest),

@@ -91,6 +91,59 @@ impl WatchedTree {
     }
 }
 
+/// A tree's own choices; each one left unset comes from the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct TreeChoices {
+    pub hashes: Option<Vec<String>>,
+    pub content: Option<bool>,
+    pub attributes: Option<bool>,
+    pub recursive: Option<bool>,
+    pub exclude: Option<Vec<String>>,
+}
+
+/// The choices every tree inherits.
+#[derive(Clone, Debug)]
+pub struct TreeDefaults {
+    pub hashes: Vec<String>,
+    pub content: bool,
+    pub attributes: bool,
+    pub recursive: bool,
+    pub exclude: Vec<String>,
+}
+
+impl TreeDefaults {
+    /// A tree at `path` with `c` over these defaults.
+    pub fn tree(&self, path: &Path, c: &TreeChoices) -> Result<WatchedTree, String> {
+        let exclude = c.exclude.as_ref().unwrap_or(&self.exclude);
+        let mut tree = WatchedTree::new(path.to_path_buf(), exclude).map_err(|e| e.to_string())?;
+        tree.hashes = hash_choice(c.hashes.as_ref().unwrap_or(&self.hashes))?;
+        tree.content = c.content.unwrap_or(self.content);
+        tree.attributes = c.attributes.unwrap_or(self.attributes);
+        tree.recursive = c.recursive.unwrap_or(self.recursive);
+        Ok(tree)
+    }
+}
+
+/// The digests `names` ask for ("sha256", "blake3").
+pub fn hash_choice(names: &[String]) -> Result<HashChoice, String> {
+    let mut choice = HashChoice {
+        sha256: false,
+        blake3: false,
+    };
+    for name in names {
+        match name.as_str() {
+            "sha256" => choice.sha256 = true,
+            "blake3" => choice.blake3 = true,
+            other => {
+                return Err(format!(
+                    "hash {other:?} is not one of \"sha256\", \"blake3\""
+                ))
+            }
+        }
+    }
+    Ok(choice)
+}
+
 /// The tree that covers `path`, the deepest one when trees nest.
 pub fn tree_for<'a>(trees: &'a [WatchedTree], path: &Path) -> Option<&'a WatchedTree> {
     trees

@@ -15,7 +15,7 @@ use std::time::Duration;
 use toml::Spanned;
 use vigil_event::Backend;
 use vigil_fim::live::Timing;
-use vigil_fim::tree::{HashChoice, WatchedTree};
+use vigil_fim::tree::{hash_choice, TreeChoices, TreeDefaults};
 use vigil_kernel::sensitive::SensitivePattern;
 use vigil_sinks::output::Rotation;
 
@@ -171,48 +171,15 @@ impl<'a> Layers<'a> {
     }
 }
 
-/// Options for trees named on the command line, and the ones a
-/// `[[fim.tree]]` entry leaves out.
-#[derive(Clone, Debug)]
-pub struct TreeDefaults {
-    hashes: Vec<String>,
-    content: bool,
-    attributes: bool,
-    recursive: bool,
-    exclude: Vec<String>,
-}
-
-impl TreeDefaults {
-    /// A tree at `path` with `o` over these defaults.
-    pub fn tree(&self, path: &Path, o: &TreeOptions) -> Result<WatchedTree, String> {
-        let exclude = o.exclude.as_ref().unwrap_or(&self.exclude);
-        let mut tree = WatchedTree::new(path.to_path_buf(), exclude).map_err(|e| e.to_string())?;
-        let names = o.hash.as_ref().unwrap_or(&self.hashes);
-        tree.hashes = hash_choice(names)?;
-        tree.content = o.content.unwrap_or(self.content);
-        tree.attributes = o.attributes.unwrap_or(self.attributes);
-        tree.recursive = o.recursive.unwrap_or(self.recursive);
-        Ok(tree)
+/// A `[[fim.tree]]` entry's own choices.
+fn choices(o: &TreeOptions) -> TreeChoices {
+    TreeChoices {
+        hashes: o.hash.clone(),
+        content: o.content,
+        attributes: o.attributes,
+        recursive: o.recursive,
+        exclude: o.exclude.clone(),
     }
-}
-
-fn hash_choice(names: &[String]) -> Result<HashChoice, String> {
-    let mut choice = HashChoice {
-        sha256: false,
-        blake3: false,
-    };
-    for name in names {
-        match name.as_str() {
-            "sha256" => choice.sha256 = true,
-            "blake3" => choice.blake3 = true,
-            other => {
-                return Err(format!(
-                    "hash {other:?} is not one of \"sha256\", \"blake3\""
-                ))
-            }
-        }
-    }
-    Ok(choice)
 }
 
 fn output(l: &Layers<'_>) -> Result<(OutputSpec, Option<Rotation>), String> {
@@ -266,7 +233,7 @@ fn fim(l: &Layers<'_>) -> Result<FimSpec, String> {
     for t in entries {
         trees.push(
             defaults
-                .tree(t.path.get_ref(), &t.options)
+                .tree(t.path.get_ref(), &choices(&t.options))
                 .map_err(|e| format!("{}: {e}", layer.at("fim.tree", t.path.span())))?,
         );
     }

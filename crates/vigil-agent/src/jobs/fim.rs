@@ -16,7 +16,7 @@ use vigil_fim::live::{LiveChange, LiveFim, Timing};
 use vigil_fim::reconcile::{reconcile, Reconciled};
 use vigil_fim::scan::ScanIssue;
 use vigil_fim::store::Store;
-use vigil_fim::tree::{tree_for, WatchedTree};
+use vigil_fim::tree::{tree_for, TreeDefaults, WatchedTree};
 use vigil_kernel::fim_source::{self, FimSource, TreeRoot, Watch};
 use vigil_kernel::probe::Capabilities;
 use vigil_kernel::select::FimPlan;
@@ -25,7 +25,6 @@ use vigil_sinks::json::JsonWriter;
 use vigil_sinks::output::Output;
 use vigil_stats::fim::FimFigures;
 
-use crate::config::TreeDefaults;
 use crate::jobs::metrics::Published;
 use crate::report::FimOutcome;
 
