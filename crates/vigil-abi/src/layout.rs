@@ -1,8 +1,10 @@
 //! The Rust side's view of the ABI, as data: what the BTF test compares.
+//! (The security signals' part stands beside its structs, in security.rs.)
 
 use core::mem::{offset_of, size_of};
 
-use crate::security::*;
+use crate::security::{MODULE_NAME_LEN, SEC_DATA_MAX};
+
 use crate::*;
 
 /// One field of an ABI struct.
@@ -29,100 +31,8 @@ pub struct AbiConst {
     pub value: u64,
 }
 
-macro_rules! fields {
-    ($ty:ty { $($f:ident),* $(,)? }) => {
-        &[$(Field { name: stringify!($f), offset: offset_of!($ty, $f) }),*]
-    };
-}
-
-pub static STRUCTS: &[AbiStruct] = &[
-    AbiStruct {
-        c_name: "vigil_sec_event",
-        size: size_of::<SecEventFixed>() + SEC_DATA_MAX,
-        tail: Some(("data", SEC_DATA_MAX)),
-        fields: fields!(SecEventFixed {
-            hdr,
-            cgroup_id,
-            mntns,
-            ino,
-            ret,
-            caps,
-            args,
-            signal,
-            ppid,
-            auid,
-            sessionid,
-            euid,
-            egid,
-            category,
-            suspicion,
-            kind,
-            result,
-            ids,
-            dev,
-            pidns_level,
-            family,
-            protocol,
-            sport,
-            dport,
-            saddr,
-            daddr,
-            pcomm,
-            op,
-            path_flags,
-            cmdline_len,
-            path_len,
-            arg_len,
-            _pad
-        }),
-    },
-    AbiStruct {
-        c_name: "vigil_security_config",
-        size: size_of::<SecurityConfig>(),
-        tail: None,
-        fields: fields!(SecurityConfig {
-            agent_tgid,
-            sample_mask,
-            uid_min,
-            _pad
-        }),
-    },
-    AbiStruct {
-        c_name: "vigil_sensitive_key",
-        size: size_of::<SensitiveKey>(),
-        tail: None,
-        fields: fields!(SensitiveKey {
-            dir_ino,
-            name_hash,
-            dev,
-            _pad
-        }),
-    },
-    AbiStruct {
-        c_name: "vigil_sensitive_rule",
-        size: size_of::<SensitiveRule>(),
-        tail: None,
-        fields: fields!(SensitiveRule { severity, flags }),
-    },
-    AbiStruct {
-        c_name: "vigil_security_counters",
-        size: size_of::<SecurityCounters>(),
-        tail: None,
-        fields: fields!(SecurityCounters {
-            exec,
-            exit,
-            forks,
-            established,
-            closed,
-            sampled_out,
-            connect,
-            connect_error,
-            _pad0,
-            file_access,
-            privilege,
-            module
-        }),
-    },
+/// The structs outside the security signals' part.
+pub(crate) static CORE_STRUCTS: &[AbiStruct] = &[
     AbiStruct {
         c_name: "vigil_event_header",
         size: size_of::<EventHeader>(),
@@ -235,13 +145,8 @@ pub static STRUCTS: &[AbiStruct] = &[
     },
 ];
 
-macro_rules! consts {
-    ($($enum:literal : $($name:ident = $val:expr),* ;)*) => {
-        &[$($(AbiConst { c_enum: $enum, name: concat!("VIGIL_", stringify!($name)), value: $val as u64 }),*),*]
-    };
-}
-
-pub static CONSTANTS: &[AbiConst] = consts! {
+/// The constants outside the security signals' part.
+pub(crate) static CORE_CONSTANTS: &[AbiConst] = consts! {
     "vigil_limits": PATH_MAX = PATH_MAX, NAME_MAX = NAME_MAX, COMM_LEN = COMM_LEN,
         EVENT_DATA_MAX = EVENT_DATA_MAX, CMDLINE_MAX = CMDLINE_MAX,
         XATTR_NAME_MAX = XATTR_NAME_MAX, FIM_DATA_MAX = FIM_DATA_MAX,
@@ -250,30 +155,6 @@ pub static CONSTANTS: &[AbiConst] = consts! {
         EVENT_SECURITY = EVENT_SECURITY;
     "vigil_prog_slot": SLOT_OPENS = SLOT_OPENS, SLOT_FIM = SLOT_FIM,
         SLOT_SECURITY = SLOT_SECURITY, SLOT_COUNT = SLOT_COUNT;
-    "vigil_sec_signal": SEC_EXEC = signal::EXEC, SEC_EXIT = signal::EXIT,
-        SEC_CONNECT = signal::CONNECT, SEC_CONNECT_ERROR = signal::CONNECT_ERROR,
-        SEC_FILE_ACCESS = signal::FILE_ACCESS, SEC_PRIVILEGE = signal::PRIVILEGE,
-        SEC_MODULE = signal::MODULE;
-    "vigil_proc_category": PROC_SYSTEM = 0, PROC_USER = 1, PROC_CONTAINER = 2,
-        PROC_SUSPICIOUS = PROC_SUSPICIOUS, PROC_CATEGORIES = PROC_CATEGORIES;
-    "vigil_suspicion": SUSP_INLINE_CODE = suspicion::INLINE_CODE,
-        SUSP_DAEMON_CHILD = suspicion::DAEMON_CHILD, SUSP_TMP_EXEC = suspicion::TMP_EXEC,
-        SUSP_MEMFD_EXEC = suspicion::MEMFD_EXEC, SUSP_DELETED_EXEC = suspicion::DELETED_EXEC;
-    "vigil_conn_direction": CONN_IN = 0, CONN_OUT = 1, CONN_DIRECTIONS = CONN_DIRECTIONS;
-    "vigil_conn_protocol": PROTO_TCP = 0, PROTO_UDP = 1, PROTOCOLS = PROTOCOLS;
-    "vigil_conn_error": CONNERR_TIMEOUT = 0, CONNERR_REFUSED = 1, CONNERR_RESET = 2,
-        CONNERR_UNREACHABLE = 3, CONNERR_OTHER = 4, CONN_ERRORS = CONN_ERRORS;
-    "vigil_severity": SEV_CRITICAL = 0, SEV_WARNING = 1, SEV_INFO = 2,
-        SEVERITIES = SEVERITIES;
-    "vigil_access_op": ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_OPS = ACCESS_OPS;
-    "vigil_priv_call": PRIV_SETUID = 0, PRIV_SETGID = 1, PRIV_SETREUID = 2,
-        PRIV_SETREGID = 3, PRIV_SETRESUID = 4, PRIV_SETRESGID = 5,
-        PRIV_CAPSET = PRIV_CAPSET, PRIV_CALLS = PRIV_CALLS;
-    "vigil_module_action": MOD_LOAD = 0, MOD_LOAD_FILE = 1, MOD_UNLOAD = 2,
-        MOD_ACTIONS = MODULE_ACTIONS;
-    "vigil_result": RESULT_SUCCESS = 0, RESULT_FAILURE = 1, RESULTS = RESULTS;
-    "vigil_sensitive_flags": SENS_WHOLE_DIR = sensitive::WHOLE_DIR,
-        SENS_HAS_NAMES = sensitive::HAS_NAMES;
     "vigil_fim_op": FIM_OPEN_WRITE = fim_op::OPEN_WRITE, FIM_WRITE = fim_op::WRITE,
         FIM_TRUNCATE = fim_op::TRUNCATE, FIM_UNLINK = fim_op::UNLINK, FIM_RMDIR = fim_op::RMDIR,
         FIM_MKDIR = fim_op::MKDIR, FIM_RENAME = fim_op::RENAME, FIM_LINK = fim_op::LINK,

@@ -10,11 +10,36 @@
 
 #![no_std]
 
+#[macro_use]
+mod macros {
+    macro_rules! fields {
+    ($ty:ty { $($f:ident),* $(,)? }) => {
+        &[$(Field { name: stringify!($f), offset: offset_of!($ty, $f) }),*]
+    };
+}
+
+    macro_rules! consts {
+    ($($enum:literal : $($name:ident = $val:expr),* ;)*) => {
+        &[$($(AbiConst { c_enum: $enum, name: concat!("VIGIL_", stringify!($name)), value: $val as u64 }),*),*]
+    };
+}
+}
+
 pub mod hooks;
 mod layout;
 pub mod security;
 
-pub use layout::{AbiConst, AbiStruct, Field, CONSTANTS, STRUCTS};
+pub use layout::{AbiConst, AbiStruct, Field};
+
+/// Every ABI struct, as the BTF test compares it.
+pub fn structs() -> impl Iterator<Item = &'static AbiStruct> {
+    layout::CORE_STRUCTS.iter().chain(security::STRUCTS)
+}
+
+/// Every ABI constant, as the BTF test compares it.
+pub fn constants() -> impl Iterator<Item = &'static AbiConst> {
+    layout::CORE_CONSTANTS.iter().chain(security::CONSTANTS)
+}
 
 /// `enum vigil_limits`.
 pub const PATH_MAX: usize = 4096;

@@ -2,14 +2,13 @@
 //!
 //! Reads the BTF of every committed object under `bpf/obj/<arch>/` that
 //! carries the ABI, and compares struct sizes, field names and offsets, and
-//! enum values with `vigil_abi::{STRUCTS, CONSTANTS}`.
+//! enum values with `vigil_abi::{structs, constants}`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use libbpf_rs::btf::types::{Enum, MemberAttr, Struct};
 use libbpf_rs::btf::{Btf, HasSize};
-use vigil_abi::{CONSTANTS, STRUCTS};
 
 fn objects() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bpf/obj");
@@ -38,7 +37,7 @@ fn check_object(path: &PathBuf) -> Vec<String> {
         .unwrap_or_else(|| panic!("{name}: object has no BTF"));
     let mut errors = Vec::new();
 
-    for s in STRUCTS {
+    for s in vigil_abi::structs() {
         let Some(c) = btf.type_by_name::<Struct<'_>>(s.c_name) else {
             errors.push(format!("{name}: struct {} missing from BTF", s.c_name));
             continue;
@@ -85,7 +84,7 @@ fn check_object(path: &PathBuf) -> Vec<String> {
     }
 
     let mut by_enum: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
-    for k in CONSTANTS {
+    for k in vigil_abi::constants() {
         by_enum.entry(k.c_enum).or_default().push((k.name, k.value));
     }
     for (c_enum, rust) in by_enum {

@@ -6,7 +6,7 @@
 //! - [`path`]: paths as bytes, with how exact they are;
 //! - [`open`]: the open tracer's events;
 //! - [`fim`]: file-integrity hints, and the [`fim::Backend`] that saw them;
-//! - [`security`]: security signals, and [`signals`], their catalog;
+//! - [`security`]: security signals, and their catalog;
 //! - [`counts`]: what each source delivered and lost.
 
 pub mod counts;
@@ -14,7 +14,6 @@ pub mod fim;
 pub mod open;
 pub mod path;
 pub mod security;
-pub mod signals;
 pub mod who;
 
 pub use fim::{Backend, FimEvent, FimOp, Via};

@@ -6,7 +6,7 @@
 //! /proc) and the kernel's enter and leave counts move it from there.
 
 use vigil_abi::security::SecurityCounters;
-use vigil_event::signals::{CounterFamily, SIGNALS};
+use vigil_event::security::{CounterFamily, SIGNALS};
 
 use crate::family::Family;
 

@@ -175,5 +175,5 @@ pub struct TraceOpensArgs {
 
 /// The names `--signal` takes, from the signal catalog.
 fn signal_names() -> clap::builder::PossibleValuesParser {
-    clap::builder::PossibleValuesParser::new(vigil_event::signals::SIGNALS.iter().map(|s| s.cli))
+    clap::builder::PossibleValuesParser::new(vigil_event::security::SIGNALS.iter().map(|s| s.cli))
 }

@@ -182,8 +182,8 @@ impl SecurityJob {
                 out.flush().context("flush security events")?;
                 if now.duration_since(window_start.0) >= SAMPLER_WINDOW {
                     let secs = now.duration_since(window_start.0).as_secs_f64();
-                    let routine = vigil_event::signals::routine(&counts)
-                        - vigil_event::signals::routine(&window_start.1);
+                    let routine = vigil_event::security::routine(&counts)
+                        - vigil_event::security::routine(&window_start.1);
                     if self.sampler.observe(routine, secs) {
                         tracing::info!(
                             "security: routine events now sampled 1 in {}",
@@ -263,7 +263,7 @@ pub struct Summary {
 impl Summary {
     pub fn render(&self) -> String {
         let c = &self.counters;
-        let counted: Vec<String> = vigil_event::signals::SIGNALS
+        let counted: Vec<String> = vigil_event::security::SIGNALS
             .iter()
             .map(|s| {
                 let n: u64 = (s.families[0].counts)(c).iter().sum();

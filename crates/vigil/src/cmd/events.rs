@@ -19,7 +19,7 @@ pub fn run(args: &EventsArgs) -> Result<ExitCode> {
     spec.signals = args
         .signals
         .iter()
-        .filter_map(|s| vigil_event::signals::by_cli(s))
+        .filter_map(|s| vigil_event::security::by_cli(s))
         .map(|s| s.kind)
         .collect();
     let caps = vigil_kernel::probe::probe_tracing();
