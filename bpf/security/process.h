@@ -2,7 +2,8 @@
 /*
  * Processes: exec (with why it is suspicious: inline code given to an
  * interpreter, an interpreter under a network daemon, a binary in a
- * world-writable directory, a memfd or deleted binary), fork and exit.
+ * world-writable directory, a memfd or deleted binary), fork and exit;
+ * and one process taking control of another through ptrace.
  */
 #ifndef VIGIL_SECURITY_PROCESS_H
 #define VIGIL_SECURITY_PROCESS_H
@@ -371,6 +372,131 @@ int sec_exit(struct bpf_raw_tracepoint_args *ctx)
 	ev->ret = BPF_CORE_READ(task, exit_code);
 	event_send(ev);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- ptrace */
+/*
+ * A process attaching to another with ptrace (process injection, MITRE
+ * T1055.008), or asking its parent to trace it. Peeks, pokes and register
+ * writes need an attach first: the attach is what is reported. Always an
+ * alert, never sampled.
+ */
+
+#define PTRACE_TRACEME_ 0
+#define PTRACE_ATTACH_ 16
+#define PTRACE_SEIZE_ 0x4206
+
+/* A ptrace request between its enter and exit, per thread. */
+struct ptrace_inflight {
+	__u32 request; /* VIGIL_PTRACE_* */
+	__s32 pid;     /* as the caller named it */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct ptrace_inflight);
+} ptrace_inflight SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int sec_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ptrace_inflight in = { .pid = (__s32)ctx->args[1] };
+
+	switch (ctx->args[0]) {
+	case PTRACE_ATTACH_:
+		in.request = VIGIL_PTRACE_ATTACH;
+		break;
+	case PTRACE_SEIZE_:
+		in.request = VIGIL_PTRACE_SEIZE;
+		break;
+	case PTRACE_TRACEME_:
+		in.request = VIGIL_PTRACE_TRACEME;
+		break;
+	default:
+		return 0;
+	}
+	if (bpf_map_update_elem(&ptrace_inflight, &tid, &in, BPF_ANY))
+		vigil_count_state_drop(VIGIL_SLOT_SECURITY);
+	return 0;
+}
+
+/*
+ * The process now traced. An attach links the tracee at the head of the
+ * tracer thread's `ptraced` list; PTRACE_TRACEME makes the caller itself
+ * the tracee (its parent the tracer).
+ */
+static __always_inline struct task_struct *ptrace_target(struct task_struct *task, __u32 request)
+{
+	struct list_head *first;
+
+	if (request == VIGIL_PTRACE_TRACEME)
+		return task;
+	first = BPF_CORE_READ(task, ptraced.next);
+	if (!first || first == __builtin_preserve_access_index(&task->ptraced))
+		return NULL;
+	return (void *)first - bpf_core_field_offset(struct task_struct, ptrace_entry);
+}
+
+static __always_inline int ptrace_exit(long ret, bool use_bpf_loop)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 result = ret < 0 ? VIGIL_RESULT_FAILURE : VIGIL_RESULT_SUCCESS;
+	struct vigil_security_counters *c;
+	struct ptrace_inflight *in;
+	struct vigil_sec_event *ev;
+	struct task_struct *target;
+	struct file *exe;
+	__u32 request;
+
+	in = bpf_map_lookup_elem(&ptrace_inflight, &tid);
+	if (!in)
+		return 0;
+	request = in->request;
+	if (request >= VIGIL_PTRACE_REQUESTS)
+		goto out;
+	c = counters();
+	if (c)
+		__sync_fetch_and_add(&c->ptrace[request][result], 1);
+	if (is_agent())
+		goto out;
+	ev = event_begin(VIGIL_SEC_PTRACE);
+	if (!ev)
+		goto out;
+	ev->kind = request;
+	ev->result = result;
+	ev->ret = ret;
+	ev->args[0] = (__u64)(__s64)in->pid;
+	ev->category = classify(task, 0, ev->pidns_level);
+	event_cmdline(ev, task);
+	target = result == VIGIL_RESULT_SUCCESS ? ptrace_target(task, request) : NULL;
+	if (target) {
+		ev->ids[0] = BPF_CORE_READ(target, tgid);
+		ev->ids[1] = BPF_CORE_READ(target, pid);
+		exe = BPF_CORE_READ(target, mm, exe_file);
+		if (exe)
+			event_path(ev, __builtin_preserve_access_index(&exe->f_path), task, use_bpf_loop);
+		event_arg_kernel(ev, __builtin_preserve_access_index(&target->comm));
+	}
+	event_send(ev);
+out:
+	bpf_map_delete_elem(&ptrace_inflight, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_ptrace")
+int sec_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
+{
+	return ptrace_exit(ctx->ret, true);
+}
+
+SEC("tracepoint/syscalls/sys_exit_ptrace")
+int sec_exit_ptrace_legacy(struct trace_event_raw_sys_exit *ctx)
+{
+	return ptrace_exit(ctx->ret, false);
 }
 
 #endif /* VIGIL_SECURITY_PROCESS_H */

@@ -101,6 +101,7 @@ fn main() -> ExitCode {
         "bench-open-loop" => bench_opens::open_loop(rest),
         "bench-churn-loop" => bench_churn::churn_loop(rest),
         "io-uring-ops" => vmtest::io_uring_ops(rest),
+        "sec-actions" => vmtest::sec_actions(rest),
         "bench-exec-loop" => bench_security::exec_loop(rest),
         "bench-connect-loop" => bench_security::connect_loop(rest),
         "build-bpf" => bpf_build::build(rest),

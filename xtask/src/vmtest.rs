@@ -397,6 +397,7 @@ fn security_script(tracer: &Tracer) -> String {
         RELOADABLE.join(" ")
     );
     let _ = writeln!(s, "cat /etc/shadow >/dev/null; sh -c 'exit 0'");
+    let _ = writeln!(s, "xtask sec-actions ptrace | sed 's/^/VIGIL-SEC-ACTION /'");
     let _ = writeln!(s, "sleep 2; kill -INT $SP; wait $SP");
     let _ = writeln!(
         s,
@@ -822,6 +823,18 @@ fn io_uring_dir(cases: &[FimCase]) -> Option<PathBuf> {
         .map(|c| c.tree.join("iou"))
 }
 
+/// `xtask sec-actions ptrace`, inside x86 guests: the security actions of
+/// `vigil_scenarios::security`, made for real; prints what they did.
+pub fn sec_actions(args: &[String]) -> Result<(), String> {
+    for a in args {
+        match a.as_str() {
+            "ptrace" => println!("{}", vigil_scenarios::security::ptrace()?.line()),
+            other => return Err(format!("sec-actions: unknown action {other:?}")),
+        }
+    }
+    Ok(())
+}
+
 /// `xtask io-uring-ops prepare|run DIR`, inside x86 guests: the changes of
 /// `vigil_scenarios::io_uring`; `run` prints its pid.
 pub fn io_uring_ops(args: &[String]) -> Result<(), String> {
@@ -982,8 +995,18 @@ fn judge_security(label: &str, arch: &'static str, console: &str, log: &Path) ->
                 .as_array()
                 .is_some_and(|a| a.iter().any(|x| x == "interpreter_inline_code"))
         })?;
+        let action = |prefix: &str| {
+            console
+                .lines()
+                .filter_map(|l| l.strip_prefix("VIGIL-SEC-ACTION "))
+                .find(|l| l.starts_with(prefix))
+                .ok_or_else(|| format!("the {prefix} action did not run"))
+        };
+        let p = vigil_scenarios::security::Ptraced::parse(action("ptrace ")?)
+            .ok_or("unreadable ptrace action line")?;
+        vigil_scenarios::security::check_ptrace(&evs, &p)?;
         Ok(format!(
-            "module {m} unload+load, sensitive file, inline code"
+            "module {m} unload+load, sensitive file, inline code, ptrace attach"
         ))
     })();
     Cell {

@@ -126,6 +126,7 @@ enum vigil_sec_signal {
 	VIGIL_SEC_FILE_ACCESS = 5,   /* open of a sensitive file */
 	VIGIL_SEC_PRIVILEGE = 6,     /* set*id, capset */
 	VIGIL_SEC_MODULE = 7,        /* init_module, finit_module, delete_module */
+	VIGIL_SEC_PTRACE = 8,        /* ptrace attach: another process traced */
 };
 VIGIL_KEEP_BTF(enum vigil_sec_signal, sec_signal);
 
@@ -214,6 +215,15 @@ enum vigil_result {
 	VIGIL_RESULTS = 2,
 };
 VIGIL_KEEP_BTF(enum vigil_result, result);
+
+/* What a ptrace signal asked for. */
+enum vigil_ptrace_request {
+	VIGIL_PTRACE_ATTACH = 0,  /* PTRACE_ATTACH */
+	VIGIL_PTRACE_SEIZE = 1,   /* PTRACE_SEIZE */
+	VIGIL_PTRACE_TRACEME = 2, /* PTRACE_TRACEME: to be traced by the parent */
+	VIGIL_PTRACE_REQUESTS = 3,
+};
+VIGIL_KEEP_BTF(enum vigil_ptrace_request, ptrace_request);
 
 /* Sensitive-file rule flags (struct vigil_sensitive_rule). */
 enum vigil_sensitive_flags {
@@ -332,6 +342,10 @@ VIGIL_KEEP_BTF(struct vigil_fim_event, fim_event);
  *              (4-7): real, effective, saved, fs uid (or gid for *gid calls),
  *              caps[] effective before/after, args[] what was asked for
  *   module:  kind = VIGIL_MOD_*, result, ret; data = cmdline, file, name
+ *   ptrace:  kind = VIGIL_PTRACE_*, result, ret, args[0] = the pid asked for
+ *            (in the caller's pid namespace); on success, ids[0] and
+ *            ids[1] = the traced process's tgid and tid (the kernel's);
+ *            data = cmdline, the traced process's executable, its comm
  * Connections are completed in softirq context, where "current" is not the
  * owner: their who-data is the task that called connect(), or none (pid 0)
  * for an inbound connection not yet accepted.
@@ -415,6 +429,7 @@ struct vigil_security_counters {
 	__u64 file_access[VIGIL_SEVERITIES][VIGIL_ACCESS_OPS];
 	__u64 privilege[VIGIL_PRIV_CALLS][VIGIL_RESULTS];
 	__u64 module[VIGIL_MOD_ACTIONS][VIGIL_RESULTS];
+	__u64 ptrace[VIGIL_PTRACE_REQUESTS][VIGIL_RESULTS];
 };
 VIGIL_KEEP_BTF(struct vigil_security_counters, security_counters);
 

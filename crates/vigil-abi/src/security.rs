@@ -18,6 +18,7 @@ pub mod signal {
     pub const FILE_ACCESS: u32 = 5;
     pub const PRIVILEGE: u32 = 6;
     pub const MODULE: u32 = 7;
+    pub const PTRACE: u32 = 8;
 }
 
 /// `enum vigil_proc_category`, in index order.
@@ -75,6 +76,10 @@ pub const MODULE_ACTIONS: usize = 3;
 pub const MODULE_ACTION_NAMES: [&str; MODULE_ACTIONS] = ["load", "load_file", "unload"];
 pub const RESULTS: usize = 2;
 pub const RESULT_NAMES: [&str; RESULTS] = ["success", "failure"];
+
+/// `enum vigil_ptrace_request`.
+pub const PTRACE_REQUESTS: usize = 3;
+pub const PTRACE_REQUEST_NAMES: [&str; PTRACE_REQUESTS] = ["attach", "seize", "traceme"];
 
 /// `enum vigil_sensitive_flags`.
 pub mod sensitive {
@@ -165,6 +170,7 @@ pub struct SecurityCounters {
     pub file_access: [[u64; ACCESS_OPS]; SEVERITIES],
     pub privilege: [[u64; RESULTS]; PRIV_CALLS],
     pub module: [[u64; RESULTS]; MODULE_ACTIONS],
+    pub ptrace: [[u64; RESULTS]; PTRACE_REQUESTS],
 }
 
 // SAFETY: repr(C), explicit padding, any bit pattern valid.
@@ -260,7 +266,8 @@ pub(crate) static STRUCTS: &[AbiStruct] = &[
             _pad0,
             file_access,
             privilege,
-            module
+            module,
+            ptrace
         }),
     },
 ];
@@ -269,7 +276,9 @@ pub(crate) static CONSTANTS: &[AbiConst] = consts! {
     "vigil_sec_signal": SEC_EXEC = signal::EXEC, SEC_EXIT = signal::EXIT,
         SEC_CONNECT = signal::CONNECT, SEC_CONNECT_ERROR = signal::CONNECT_ERROR,
         SEC_FILE_ACCESS = signal::FILE_ACCESS, SEC_PRIVILEGE = signal::PRIVILEGE,
-        SEC_MODULE = signal::MODULE;
+        SEC_MODULE = signal::MODULE, SEC_PTRACE = signal::PTRACE;
+    "vigil_ptrace_request": PTRACE_ATTACH = 0, PTRACE_SEIZE = 1, PTRACE_TRACEME = 2,
+        PTRACE_REQUESTS = PTRACE_REQUESTS;
     "vigil_proc_category": PROC_SYSTEM = 0, PROC_USER = 1, PROC_CONTAINER = 2,
         PROC_SUSPICIOUS = PROC_SUSPICIOUS, PROC_CATEGORIES = PROC_CATEGORIES;
     "vigil_suspicion": SUSP_INLINE_CODE = suspicion::INLINE_CODE,

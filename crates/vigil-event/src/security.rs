@@ -87,6 +87,25 @@ pub enum Signal {
         /// The module file, for finit_module.
         file: Option<EventPath>,
     },
+    Ptrace {
+        request: &'static str,
+        result: &'static str,
+        ret: i64,
+        /// The pid asked for, in the caller's pid namespace.
+        pid: i64,
+        /// The process now traced, when the request succeeded.
+        target: Option<PtraceTarget>,
+    },
+}
+
+/// The process a ptrace request took control of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PtraceTarget {
+    /// Its process and thread ids, as the kernel numbers them.
+    pub pid: u32,
+    pub tid: u32,
+    pub executable: Option<EventPath>,
+    pub name: Vec<u8>,
 }
 
 impl Signal {
@@ -101,6 +120,7 @@ impl Signal {
             Self::FileAccess { .. } => k::FILE_ACCESS,
             Self::Privilege { .. } => k::PRIVILEGE,
             Self::Module { .. } => k::MODULE,
+            Self::Ptrace { .. } => k::PTRACE,
         }
     }
 
@@ -325,6 +345,24 @@ pub static SIGNALS: &[SignalSpec] = &[
             counts: |c| c.module.as_flattened(),
         }],
     },
+    SignalSpec {
+        kind: abi::signal::PTRACE,
+        action: "ptrace-attach",
+        cli: "ptrace",
+        alerting: Alerting::Alert,
+        ecs_category: "process",
+        ecs_type: &["access"],
+        families: &[CounterFamily {
+            name: "security_ebpf_ptrace",
+            help:
+                "ptrace attaches to a process (process injection, T1055.008) by request and result",
+            labels: &[
+                ("request", &abi::PTRACE_REQUEST_NAMES),
+                ("result", &abi::RESULT_NAMES),
+            ],
+            counts: |c| c.ptrace.as_flattened(),
+        }],
+    },
 ];
 
 /// The row of an ABI signal kind.
@@ -356,6 +394,7 @@ mod tests {
             abi::signal::FILE_ACCESS,
             abi::signal::PRIVILEGE,
             abi::signal::MODULE,
+            abi::signal::PTRACE,
         ];
         for k in kinds {
             assert_eq!(SIGNALS.iter().filter(|s| s.kind == k).count(), 1, "{k}");

@@ -7,7 +7,7 @@ use vigil_abi::{path_flags as pf, EventHeader, FimEventFixed, OpenEventFixed};
 
 use crate::clock::MonotonicClock;
 use crate::who_strings::WhoStrings;
-use vigil_event::security::{name_of, socket_addr, suspicion_names};
+use vigil_event::security::{name_of, socket_addr, suspicion_names, PtraceTarget};
 use vigil_event::{
     Backend, Event, EventPath, FimEvent, FimOp, OpenEvent, OpenSyscall, PathSource, SecurityEvent,
     Signal, Task, Via, Who,
@@ -271,6 +271,18 @@ impl Decoder {
                 ret: f.ret,
                 name: arg.to_vec(),
                 file: (p > 0).then(resolved),
+            },
+            s::signal::PTRACE => Signal::Ptrace {
+                request: name(&s::PTRACE_REQUEST_NAMES, f.kind, "ptrace request")?,
+                result: name(&s::RESULT_NAMES, f.result, "result")?,
+                ret: f.ret,
+                pid: f.args[0] as i64,
+                target: (f.ids[0] != 0).then(|| PtraceTarget {
+                    pid: f.ids[0],
+                    tid: f.ids[1],
+                    executable: (p > 0).then(resolved),
+                    name: arg.to_vec(),
+                }),
             },
             other => return Err(bad(format!("unknown signal {other}"))),
         };

@@ -10,6 +10,7 @@
 pub mod fim;
 pub mod images;
 pub mod io_uring;
+pub mod security;
 
 use std::path::{Path, PathBuf};
 

@@ -27,7 +27,9 @@ pub fn write_security(w: &mut JsonWriter, ev: &SecurityEvent, e: &Enriched, host
     w.str("dataset", "vigil.security");
     let outcome = match &ev.signal {
         Signal::ConnectError { .. } => Some("failure"),
-        Signal::Privilege { result, .. } | Signal::Module { result, .. } => Some(*result),
+        Signal::Privilege { result, .. }
+        | Signal::Module { result, .. }
+        | Signal::Ptrace { result, .. } => Some(*result),
         _ => None,
     };
     if let Some(o) = outcome {
@@ -182,6 +184,28 @@ pub fn write_security(w: &mut JsonWriter, ev: &SecurityEvent, e: &Enriched, host
             w.num("ret", *ret);
             if !name.is_empty() {
                 w.bytes("module", name);
+            }
+        }
+        Signal::Ptrace {
+            request,
+            result,
+            ret,
+            pid,
+            target,
+        } => {
+            w.str("request", request);
+            w.str("result", result);
+            w.num("ret", *ret);
+            w.num("pid_requested", *pid);
+            if let Some(t) = target {
+                w.begin_obj("target");
+                w.num("pid", t.pid);
+                w.num("tid", t.tid);
+                w.bytes("name", &t.name);
+                if let Some(x) = &t.executable {
+                    w.bytes("executable", &x.bytes);
+                }
+                w.end();
             }
         }
     }

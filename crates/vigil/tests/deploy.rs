@@ -576,6 +576,10 @@ const REQUIRED_ALERTS: &[(&str, &[&str])] = &[
         &[r#"security_ebpf_kernel_module_total{action=~"load|load_file",result="failure"}"#],
     ),
     (
+        "ProcessTracedByAnother",
+        &[r#"security_ebpf_ptrace_total{request=~"attach|seize",result="success"}"#],
+    ),
+    (
         "CriticalFileWritten",
         &[r#"security_ebpf_file_access_total{severity="critical",operation="write"}"#],
     ),

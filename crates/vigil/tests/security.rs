@@ -225,6 +225,47 @@ fn real_actions_become_security_events_with_who_data() {
     assert_eq!(sec(&e, "ret"), -1, "EPERM: {e}");
 }
 
+/// `vigil events --signal KIND` around `action`: the events it wrote.
+fn events_around(kind: &str, action: impl FnOnce()) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.json");
+    let child = Running(Some(spawn_until(
+        vigil()
+            .args(["events", "--no-sampling", "--signal", kind, "-o"])
+            .arg(&out),
+        "security events: kernel hooks attached",
+    )));
+    action();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop(child);
+    events_of(&out)
+}
+
+#[test]
+fn a_ptrace_attach_is_an_alert_naming_who_took_control_of_what() {
+    let mut done = None;
+    let evs = events_around("ptrace", || {
+        done = Some(vigil_scenarios::security::ptrace().unwrap());
+    });
+    let p = done.unwrap();
+    vigil_scenarios::security::check_ptrace(&evs, &p).unwrap();
+    // Only the signal asked for.
+    assert!(
+        evs.iter().all(|e| e["event"]["action"] == "ptrace-attach"),
+        "{evs:?}"
+    );
+    let e = evs
+        .iter()
+        .find(|e| e["vigil"]["security"]["target"]["pid"] == p.target)
+        .unwrap();
+    assert!(
+        e["vigil"]["security"]["target"]["executable"]
+            .as_str()
+            .is_some_and(|x| x.ends_with("/sleep")),
+        "{e}"
+    );
+}
+
 /// A free loopback port (bound, then released).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
