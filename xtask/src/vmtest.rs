@@ -397,7 +397,10 @@ fn security_script(tracer: &Tracer) -> String {
         RELOADABLE.join(" ")
     );
     let _ = writeln!(s, "cat /etc/shadow >/dev/null; sh -c 'exit 0'");
-    let _ = writeln!(s, "xtask sec-actions ptrace | sed 's/^/VIGIL-SEC-ACTION /'");
+    let _ = writeln!(
+        s,
+        "xtask sec-actions ptrace bpf | sed 's/^/VIGIL-SEC-ACTION /'"
+    );
     let _ = writeln!(s, "sleep 2; kill -INT $SP; wait $SP");
     let _ = writeln!(
         s,
@@ -823,12 +826,13 @@ fn io_uring_dir(cases: &[FimCase]) -> Option<PathBuf> {
         .map(|c| c.tree.join("iou"))
 }
 
-/// `xtask sec-actions ptrace`, inside x86 guests: the security actions of
+/// `xtask sec-actions ptrace|bpf...`, inside x86 guests: the security actions of
 /// `vigil_scenarios::security`, made for real; prints what they did.
 pub fn sec_actions(args: &[String]) -> Result<(), String> {
     for a in args {
         match a.as_str() {
             "ptrace" => println!("{}", vigil_scenarios::security::ptrace()?.line()),
+            "bpf" => println!("{}", vigil_scenarios::security::bpf_load()?.line()),
             other => return Err(format!("sec-actions: unknown action {other:?}")),
         }
     }
@@ -1005,8 +1009,11 @@ fn judge_security(label: &str, arch: &'static str, console: &str, log: &Path) ->
         let p = vigil_scenarios::security::Ptraced::parse(action("ptrace ")?)
             .ok_or("unreadable ptrace action line")?;
         vigil_scenarios::security::check_ptrace(&evs, &p)?;
+        let b = vigil_scenarios::security::BpfLoaded::parse(action("bpf ")?)
+            .ok_or("unreadable bpf action line")?;
+        vigil_scenarios::security::check_bpf_load(&evs, &b)?;
         Ok(format!(
-            "module {m} unload+load, sensitive file, inline code, ptrace attach"
+            "module {m} unload+load, sensitive file, inline code, ptrace attach, BPF load"
         ))
     })();
     Cell {

@@ -127,6 +127,7 @@ enum vigil_sec_signal {
 	VIGIL_SEC_PRIVILEGE = 6,     /* set*id, capset */
 	VIGIL_SEC_MODULE = 7,        /* init_module, finit_module, delete_module */
 	VIGIL_SEC_PTRACE = 8,        /* ptrace attach: another process traced */
+	VIGIL_SEC_BPF_LOAD = 9,      /* a BPF program loaded (by anyone but the agent) */
 };
 VIGIL_KEEP_BTF(enum vigil_sec_signal, sec_signal);
 
@@ -215,6 +216,15 @@ enum vigil_result {
 	VIGIL_RESULTS = 2,
 };
 VIGIL_KEEP_BTF(enum vigil_result, result);
+
+/* The BPF load signal's sizes. */
+enum vigil_bpf_limits {
+	/* Program types counted apart (the kernel's BPF_PROG_TYPE_*, up to
+	 * NETFILTER = 32); any newer type counts in the last one. */
+	VIGIL_BPF_PROG_TYPES = 34,
+	VIGIL_BPF_OBJ_NAME_LEN = 16,
+};
+VIGIL_KEEP_BTF(enum vigil_bpf_limits, bpf_limits);
 
 /* What a ptrace signal asked for. */
 enum vigil_ptrace_request {
@@ -346,6 +356,12 @@ VIGIL_KEEP_BTF(struct vigil_fim_event, fim_event);
  *            (in the caller's pid namespace); on success, ids[0] and
  *            ids[1] = the traced process's tgid and tid (the kernel's);
  *            data = cmdline, the traced process's executable, its comm
+ *   bpf load: kind = the program type (VIGIL_BPF_PROG_TYPES - 1 for newer
+ *            ones), result, ret = fd or -errno, args[] = the program type
+ *            as asked, its instruction count, and on success its id;
+ *            ids[0] = the expected attach type; caps[0] = on success, the
+ *            program's tag (8 bytes, as the kernel shows it);
+ *            data = cmdline, the name the loader gave it
  * Connections are completed in softirq context, where "current" is not the
  * owner: their who-data is the task that called connect(), or none (pid 0)
  * for an inbound connection not yet accepted.
@@ -430,6 +446,7 @@ struct vigil_security_counters {
 	__u64 privilege[VIGIL_PRIV_CALLS][VIGIL_RESULTS];
 	__u64 module[VIGIL_MOD_ACTIONS][VIGIL_RESULTS];
 	__u64 ptrace[VIGIL_PTRACE_REQUESTS][VIGIL_RESULTS];
+	__u64 bpf_load[VIGIL_BPF_PROG_TYPES][VIGIL_RESULTS];
 };
 VIGIL_KEEP_BTF(struct vigil_security_counters, security_counters);
 

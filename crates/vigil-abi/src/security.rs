@@ -8,6 +8,7 @@ use crate::{AbiConst, AbiStruct, Field, Pod, COMM_LEN};
 /// `VIGIL_SEC_DATA_MAX`, `VIGIL_MODULE_NAME_LEN`.
 pub const SEC_DATA_MAX: usize = 3 * 4096;
 pub const MODULE_NAME_LEN: usize = 56;
+pub const BPF_OBJ_NAME_LEN: usize = 16;
 
 /// `enum vigil_sec_signal`.
 pub mod signal {
@@ -19,6 +20,7 @@ pub mod signal {
     pub const PRIVILEGE: u32 = 6;
     pub const MODULE: u32 = 7;
     pub const PTRACE: u32 = 8;
+    pub const BPF_LOAD: u32 = 9;
 }
 
 /// `enum vigil_proc_category`, in index order.
@@ -80,6 +82,46 @@ pub const RESULT_NAMES: [&str; RESULTS] = ["success", "failure"];
 /// `enum vigil_ptrace_request`.
 pub const PTRACE_REQUESTS: usize = 3;
 pub const PTRACE_REQUEST_NAMES: [&str; PTRACE_REQUESTS] = ["attach", "seize", "traceme"];
+
+/// `VIGIL_BPF_PROG_TYPES`: the kernel's `enum bpf_prog_type` by name, the
+/// last slot for any type newer than this table.
+pub const BPF_PROG_TYPES: usize = 34;
+pub const BPF_PROG_TYPE_NAMES: [&str; BPF_PROG_TYPES] = [
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+    "netfilter",
+    "newer",
+];
 
 /// `enum vigil_sensitive_flags`.
 pub mod sensitive {
@@ -156,7 +198,7 @@ pub struct SensitiveRule {
 
 /// `struct vigil_security_counters`, one per CPU.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SecurityCounters {
     pub exec: [u64; PROC_CATEGORIES],
     pub exit: [u64; PROC_CATEGORIES],
@@ -171,6 +213,14 @@ pub struct SecurityCounters {
     pub privilege: [[u64; RESULTS]; PRIV_CALLS],
     pub module: [[u64; RESULTS]; MODULE_ACTIONS],
     pub ptrace: [[u64; RESULTS]; PTRACE_REQUESTS],
+    pub bpf_load: [[u64; RESULTS]; BPF_PROG_TYPES],
+}
+
+impl Default for SecurityCounters {
+    fn default() -> Self {
+        // SAFETY: plain old data: all zeroes is every count at 0.
+        unsafe { core::mem::zeroed() }
+    }
 }
 
 // SAFETY: repr(C), explicit padding, any bit pattern valid.
@@ -267,7 +317,8 @@ pub(crate) static STRUCTS: &[AbiStruct] = &[
             file_access,
             privilege,
             module,
-            ptrace
+            ptrace,
+            bpf_load
         }),
     },
 ];
@@ -276,7 +327,9 @@ pub(crate) static CONSTANTS: &[AbiConst] = consts! {
     "vigil_sec_signal": SEC_EXEC = signal::EXEC, SEC_EXIT = signal::EXIT,
         SEC_CONNECT = signal::CONNECT, SEC_CONNECT_ERROR = signal::CONNECT_ERROR,
         SEC_FILE_ACCESS = signal::FILE_ACCESS, SEC_PRIVILEGE = signal::PRIVILEGE,
-        SEC_MODULE = signal::MODULE, SEC_PTRACE = signal::PTRACE;
+        SEC_MODULE = signal::MODULE, SEC_PTRACE = signal::PTRACE,
+        SEC_BPF_LOAD = signal::BPF_LOAD;
+    "vigil_bpf_limits": BPF_PROG_TYPES = BPF_PROG_TYPES, BPF_OBJ_NAME_LEN = BPF_OBJ_NAME_LEN;
     "vigil_ptrace_request": PTRACE_ATTACH = 0, PTRACE_SEIZE = 1, PTRACE_TRACEME = 2,
         PTRACE_REQUESTS = PTRACE_REQUESTS;
     "vigil_proc_category": PROC_SYSTEM = 0, PROC_USER = 1, PROC_CONTAINER = 2,

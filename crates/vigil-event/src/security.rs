@@ -96,6 +96,22 @@ pub enum Signal {
         /// The process now traced, when the request succeeded.
         target: Option<PtraceTarget>,
     },
+    BpfLoad {
+        /// `BPF_PROG_TYPE_*` by name ("newer" past the table).
+        program_type: &'static str,
+        /// The type number asked for.
+        type_number: u64,
+        result: &'static str,
+        /// The program's fd, or -errno.
+        ret: i64,
+        /// The name the loader gave it.
+        name: Vec<u8>,
+        instructions: u64,
+        attach_type: u32,
+        /// Its id and tag, as `bpftool prog` shows them, when it loaded.
+        id: Option<u64>,
+        tag: Option<[u8; 8]>,
+    },
 }
 
 /// The process a ptrace request took control of.
@@ -121,6 +137,7 @@ impl Signal {
             Self::Privilege { .. } => k::PRIVILEGE,
             Self::Module { .. } => k::MODULE,
             Self::Ptrace { .. } => k::PTRACE,
+            Self::BpfLoad { .. } => k::BPF_LOAD,
         }
     }
 
@@ -363,6 +380,23 @@ pub static SIGNALS: &[SignalSpec] = &[
             counts: |c| c.ptrace.as_flattened(),
         }],
     },
+    SignalSpec {
+        kind: abi::signal::BPF_LOAD,
+        action: "bpf-program-load",
+        cli: "bpf",
+        alerting: Alerting::Alert,
+        ecs_category: "driver",
+        ecs_type: &["start"],
+        families: &[CounterFamily {
+            name: "security_ebpf_bpf_program_load",
+            help: "BPF programs loaded by any process but the agent, by program type and result",
+            labels: &[
+                ("type", &abi::BPF_PROG_TYPE_NAMES),
+                ("result", &abi::RESULT_NAMES),
+            ],
+            counts: |c| c.bpf_load.as_flattened(),
+        }],
+    },
 ];
 
 /// The row of an ABI signal kind.
@@ -395,6 +429,7 @@ mod tests {
             abi::signal::PRIVILEGE,
             abi::signal::MODULE,
             abi::signal::PTRACE,
+            abi::signal::BPF_LOAD,
         ];
         for k in kinds {
             assert_eq!(SIGNALS.iter().filter(|s| s.kind == k).count(), 1, "{k}");

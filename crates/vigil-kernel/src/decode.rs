@@ -284,6 +284,20 @@ impl Decoder {
                     name: arg.to_vec(),
                 }),
             },
+            s::signal::BPF_LOAD => {
+                let loaded = f.ret >= 0;
+                Signal::BpfLoad {
+                    program_type: name(&s::BPF_PROG_TYPE_NAMES, f.kind, "BPF program type")?,
+                    type_number: f.args[0],
+                    result: name(&s::RESULT_NAMES, f.result, "result")?,
+                    ret: f.ret,
+                    name: arg.to_vec(),
+                    instructions: f.args[1],
+                    attach_type: f.ids[0],
+                    id: loaded.then_some(f.args[2]),
+                    tag: loaded.then(|| f.caps[0].to_ne_bytes()),
+                }
+            }
             other => return Err(bad(format!("unknown signal {other}"))),
         };
         let n = f

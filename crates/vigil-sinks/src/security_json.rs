@@ -29,7 +29,8 @@ pub fn write_security(w: &mut JsonWriter, ev: &SecurityEvent, e: &Enriched, host
         Signal::ConnectError { .. } => Some("failure"),
         Signal::Privilege { result, .. }
         | Signal::Module { result, .. }
-        | Signal::Ptrace { result, .. } => Some(*result),
+        | Signal::Ptrace { result, .. }
+        | Signal::BpfLoad { result, .. } => Some(*result),
         _ => None,
     };
     if let Some(o) = outcome {
@@ -185,6 +186,33 @@ pub fn write_security(w: &mut JsonWriter, ev: &SecurityEvent, e: &Enriched, host
             if !name.is_empty() {
                 w.bytes("module", name);
             }
+        }
+        Signal::BpfLoad {
+            program_type,
+            type_number,
+            result,
+            ret,
+            name,
+            instructions,
+            attach_type,
+            id,
+            tag,
+        } => {
+            w.str("result", result);
+            w.num("ret", *ret);
+            w.begin_obj("program");
+            w.str("type", program_type);
+            w.num("type_number", *type_number);
+            w.bytes("name", name);
+            w.num("instructions", *instructions);
+            w.num("expected_attach_type", *attach_type);
+            if let Some(id) = id {
+                w.num("id", *id);
+            }
+            if let Some(t) = tag {
+                w.str("tag", &vigil_fim::record::hex(t));
+            }
+            w.end();
         }
         Signal::Ptrace {
             request,

@@ -580,6 +580,10 @@ const REQUIRED_ALERTS: &[(&str, &[&str])] = &[
         &[r#"security_ebpf_ptrace_total{request=~"attach|seize",result="success"}"#],
     ),
     (
+        "BpfProgramLoaded",
+        &[r#"security_ebpf_bpf_program_load_total{result="success"}"#],
+    ),
+    (
         "CriticalFileWritten",
         &[r#"security_ebpf_file_access_total{severity="critical",operation="write"}"#],
     ),

@@ -198,10 +198,13 @@ fn real_actions_become_security_events_with_who_data() {
         "one event per UDP flow: {udp_events:?}"
     );
 
-    let e = find("/etc/shadow read", &|e| {
-        e["event"]["action"] == "sensitive-file-access" && e["file"]["path"] == "/etc/shadow"
+    // Other agents of the tests beside this one read /etc/shadow too
+    // (posture): this test's reader is `cat`.
+    let e = find("/etc/shadow read by cat", &|e| {
+        e["event"]["action"] == "sensitive-file-access"
+            && e["file"]["path"] == "/etc/shadow"
+            && e["process"]["pid"] == cat_pid
     });
-    assert_eq!(e["process"]["pid"], cat_pid);
     assert_eq!(sec(&e, "severity"), "critical");
     assert_eq!(sec(&e, "operation"), "read");
     let e = find("configured file written", &|e| {
@@ -219,14 +222,17 @@ fn real_actions_become_security_events_with_who_data() {
     assert_eq!(e["vigil"]["security"]["before"]["real"], "0");
     assert_eq!(e["process"]["name"], "setpriv");
     let e = find("failed setuid back to root", &|e| {
-        e["event"]["action"] == "privilege-change" && sec(e, "result") == "failure"
+        e["event"]["action"] == "privilege-change"
+            && sec(e, "result") == "failure"
+            && e["process"]["name"] == "setpriv"
     });
     assert_eq!(e["event"]["outcome"], "failure");
     assert_eq!(sec(&e, "ret"), -1, "EPERM: {e}");
 }
 
-/// `vigil events --signal KIND` around `action`: the events it wrote.
-fn events_around(kind: &str, action: impl FnOnce()) -> Vec<Value> {
+/// `vigil events --signal KIND` around `action`: the events it wrote, and
+/// its pid.
+fn events_around(kind: &str, action: impl FnOnce()) -> (Vec<Value>, u32) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("events.json");
     let child = Running(Some(spawn_until(
@@ -235,16 +241,17 @@ fn events_around(kind: &str, action: impl FnOnce()) -> Vec<Value> {
             .arg(&out),
         "security events: kernel hooks attached",
     )));
+    let agent = child.0.as_ref().unwrap().id();
     action();
     std::thread::sleep(Duration::from_millis(1500));
     stop(child);
-    events_of(&out)
+    (events_of(&out), agent)
 }
 
 #[test]
 fn a_ptrace_attach_is_an_alert_naming_who_took_control_of_what() {
     let mut done = None;
-    let evs = events_around("ptrace", || {
+    let (evs, _) = events_around("ptrace", || {
         done = Some(vigil_scenarios::security::ptrace().unwrap());
     });
     let p = done.unwrap();
@@ -264,6 +271,23 @@ fn a_ptrace_attach_is_an_alert_naming_who_took_control_of_what() {
             .is_some_and(|x| x.ends_with("/sleep")),
         "{e}"
     );
+}
+
+#[test]
+fn a_bpf_program_load_is_an_alert_and_the_agent_own_loads_are_not() {
+    let mut done = None;
+    let (evs, agent) = events_around("bpf", || {
+        done = Some(vigil_scenarios::security::bpf_load().unwrap());
+    });
+    let b = done.unwrap();
+    vigil_scenarios::security::check_bpf_load(&evs, &b).unwrap();
+    // The agent's own loads are not reported (other processes' are: the
+    // tests beside this one start agents of their own).
+    let own: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["process"]["pid"] == agent)
+        .collect();
+    assert!(own.is_empty(), "the agent reported its own loads: {own:?}");
 }
 
 /// A free loopback port (bound, then released).
