@@ -10,7 +10,8 @@ build_pkgs=(pkg-config libelf-dev zlib1g-dev make gcc)
 # clang-19/llvm-19: the pinned BPF toolchain (reproducibility check).
 # btrfs-progs/xfsprogs/e2fsprogs: the real filesystems the tests mount.
 # qemu-system-*/kmod/xz-utils/zstd: the real-kernel matrix (cargo xtask vmtest);
-# gcc-aarch64-linux-gnu + libzstd-dev: its static arm64 guest tracer.
+# gcc-aarch64-linux-gnu + libc6-dev-arm64-cross (its libc headers, which
+# --no-install-recommends leaves out) + libzstd-dev: the static arm64 guest tracer.
 # rsyslog: the real syslog receiver of the sink tests; attr: setfattr;
 # auditd: the peer the FIM who-data is compared with.
 # prometheus (promtool) + openssl: the deploy/ tests check and unit-test the
@@ -20,7 +21,7 @@ build_pkgs=(pkg-config libelf-dev zlib1g-dev make gcc)
 # curl fetches it for promtool check metrics.
 test_pkgs=("${build_pkgs[@]}" clang-19 llvm-19 btrfs-progs xfsprogs e2fsprogs util-linux mount
 	qemu-system-x86 qemu-system-arm kmod xz-utils zstd dpkg debian-archive-keyring
-	gcc-aarch64-linux-gnu libzstd-dev rsyslog attr auditd prometheus openssl systemd curl)
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross libzstd-dev rsyslog attr auditd prometheus openssl systemd curl)
 
 case "${1:-}" in
 build) want=("${build_pkgs[@]}") ;;
