@@ -24,6 +24,8 @@ fn known_snapshot() -> Snapshot {
         .chain(k.file_access.as_flattened_mut())
         .chain(k.privilege.as_flattened_mut())
         .chain(k.module.as_flattened_mut())
+        .chain(k.ptrace.as_flattened_mut())
+        .chain(k.bpf_load.as_flattened_mut())
         .enumerate()
     {
         *v = i as u64 + 1;

@@ -68,6 +68,27 @@ pub trait FimSource {
     }
 }
 
+/// The first of the plan's candidates for which `try_one` works, what it
+/// gave, and why each candidate before it (and each the probes ruled out)
+/// did not; or all of those reasons.
+fn first_that<T>(
+    plan: &FimPlan,
+    mut try_one: impl FnMut(Backend) -> Result<T, String>,
+) -> Result<(Backend, T, Vec<String>), String> {
+    let mut passed_over: Vec<String> = plan
+        .ruled_out
+        .iter()
+        .map(|(b, why)| format!("{b}: {why}"))
+        .collect();
+    for &b in &plan.candidates {
+        match try_one(b) {
+            Ok(t) => return Ok((b, t, passed_over)),
+            Err(e) => passed_over.push(format!("{b}: {e}")),
+        }
+    }
+    Err(passed_over.join(" | "))
+}
+
 /// The source that started, and the candidates passed over on the way.
 pub struct Opened {
     pub source: Box<dyn FimSource>,
@@ -76,33 +97,18 @@ pub struct Opened {
 
 /// Starts the first of the plan's candidates that works here.
 pub fn open(caps: &Capabilities, plan: &FimPlan, watch: &Watch<'_>) -> Result<Opened, String> {
-    let mut passed_over: Vec<String> = plan
-        .ruled_out
-        .iter()
-        .map(|(b, why)| format!("{b}: {why}"))
-        .collect();
-    for &b in &plan.candidates {
-        let started: Result<Box<dyn FimSource>, String> = match b {
-            Backend::Fanotify => fanotify::Fanotify::start(watch.trees).map(|f| Box::new(f) as _),
-            _ => bpf::start(caps, b, watch).map(|s| Box::new(s) as _),
-        };
-        match started {
-            Ok(source) => {
-                for s in &passed_over {
-                    tracing::info!("FIM backend skipped: {s}");
-                }
-                return Ok(Opened {
-                    source,
-                    passed_over,
-                });
-            }
-            Err(e) => passed_over.push(format!("{b}: {e}")),
-        }
+    let (_, source, passed_over) = first_that(plan, |b| match b {
+        Backend::Fanotify => fanotify::Fanotify::start(watch.trees).map(|f| Box::new(f) as _),
+        _ => bpf::start(caps, b, watch).map(|s| Box::new(s) as Box<dyn FimSource>),
+    })
+    .map_err(|e| format!("no FIM backend could start: {e}"))?;
+    for s in &passed_over {
+        tracing::info!("FIM backend skipped: {s}");
     }
-    Err(format!(
-        "no FIM backend could start: {}",
-        passed_over.join(" | ")
-    ))
+    Ok(Opened {
+        source,
+        passed_over,
+    })
 }
 
 /// What `doctor` shows of FIM's kernel side: the candidate that loads
@@ -116,30 +122,15 @@ pub struct Loaded {
 
 /// Loads the first of the plan's candidates that loads here.
 pub fn load(caps: &Capabilities, plan: &FimPlan, ringbuf_bytes: u32) -> Result<Loaded, String> {
-    let mut passed_over: Vec<String> = plan
-        .ruled_out
-        .iter()
-        .map(|(b, why)| format!("{b}: {why}"))
-        .collect();
-    for &b in &plan.candidates {
-        let loaded = match b {
-            // The selector probed fanotify_init already.
-            Backend::Fanotify => Ok(None),
-            _ => bpf::load(caps, ringbuf_bytes, b).map(Some),
-        };
-        match loaded {
-            Ok(object) => {
-                return Ok(Loaded {
-                    backend: b,
-                    object,
-                    passed_over,
-                })
-            }
-            Err(e) => passed_over.push(format!("{b}: {e}")),
-        }
-    }
-    Err(format!(
-        "no FIM backend could load: {}",
-        passed_over.join(" | ")
-    ))
+    let (backend, object, passed_over) = first_that(plan, |b| match b {
+        // The selector probed fanotify_init already.
+        Backend::Fanotify => Ok(None),
+        _ => bpf::load(caps, ringbuf_bytes, b).map(Some),
+    })
+    .map_err(|e| format!("no FIM backend could load: {e}"))?;
+    Ok(Loaded {
+        backend,
+        object,
+        passed_over,
+    })
 }
