@@ -42,10 +42,7 @@ fn encode_family(enc: &mut DescriptorEncoder, fam: &Family) -> Result<(), std::f
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let families = self.0.read().unwrap_or_else(|p| p.into_inner()).families();
-        for fam in &families {
-            encode_family(&mut enc, fam)?;
-        }
-        Ok(())
+        let snap = self.0.read().unwrap_or_else(|p| p.into_inner());
+        snap.for_each_family(|fam| encode_family(&mut enc, fam))
     }
 }

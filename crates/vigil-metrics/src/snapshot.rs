@@ -18,12 +18,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Every family, in the order the exposition lists them.
-    pub fn families(&self) -> Vec<Family> {
-        let mut all = self.agent.families();
-        for section in [&self.security, &self.fim, &self.posture] {
-            all.extend(section.iter().cloned());
+    /// Every family, in the order the exposition lists them: the agent's
+    /// (made now, a few), then the published ones (borrowed: a scrape
+    /// copies none of the top-N's thousands of series).
+    pub fn for_each_family<E>(&self, mut f: impl FnMut(&Family) -> Result<(), E>) -> Result<(), E> {
+        for fam in &self.agent.families() {
+            f(fam)?;
         }
-        all
+        for fam in self.security.iter().chain(&self.fim).chain(&self.posture) {
+            f(fam)?;
+        }
+        Ok(())
     }
 }
