@@ -140,4 +140,32 @@ static __always_inline __u32 classify(struct task_struct *task, __u32 suspicion,
 	return VIGIL_PROC_SYSTEM;
 }
 
+/*
+ * A signal whose syscall just returned: counted at `count` (which the
+ * caller bounds), then its event begun with the outcome, the process
+ * category and the command line (what follows it goes after). NULL when
+ * there is no event to fill: the agent's own, with `skip_agent`, or no
+ * scratch space.
+ */
+static __always_inline struct vigil_sec_event *completed(__u64 *count, __u32 signal, __u32 kind, long ret,
+							 bool skip_agent)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct vigil_sec_event *ev;
+
+	if (count)
+		__sync_fetch_and_add(count, 1);
+	if (skip_agent && is_agent())
+		return NULL;
+	ev = event_begin(signal);
+	if (!ev)
+		return NULL;
+	ev->kind = kind;
+	ev->result = ret < 0 ? VIGIL_RESULT_FAILURE : VIGIL_RESULT_SUCCESS;
+	ev->ret = ret;
+	ev->category = classify(task, 0, ev->pidns_level);
+	event_cmdline(ev, task);
+	return ev;
+}
+
 #endif /* VIGIL_SECURITY_COMMON_H */

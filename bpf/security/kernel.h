@@ -66,17 +66,12 @@ static __always_inline int module_exit(long ret, bool use_bpf_loop)
 	action = in->action;
 	if (action >= VIGIL_MOD_ACTIONS)
 		goto out;
+	/* Keeps the checked value: the index below must be bounded. */
+	barrier_var(action);
 	c = counters();
-	if (c)
-		__sync_fetch_and_add(&c->module[action][result], 1);
-	ev = event_begin(VIGIL_SEC_MODULE);
+	ev = completed(c ? &c->module[action][result] : NULL, VIGIL_SEC_MODULE, action, ret, false);
 	if (!ev)
 		goto out;
-	ev->kind = action;
-	ev->result = result;
-	ev->ret = ret;
-	ev->category = classify(task, 0, ev->pidns_level);
-	event_cmdline(ev, task);
 	if (action == VIGIL_MOD_LOAD_FILE) {
 		struct file *f = vigil_fd_file(task, in->fd);
 
@@ -212,19 +207,13 @@ int sec_exit_bpf(struct trace_event_raw_sys_exit *ctx)
 		type = VIGIL_BPF_PROG_TYPES - 1;
 	barrier_var(type);
 	c = counters();
-	if (c && type < VIGIL_BPF_PROG_TYPES)
-		__sync_fetch_and_add(&c->bpf_load[type][result], 1);
-	ev = event_begin(VIGIL_SEC_BPF_LOAD);
+	ev = completed(c && type < VIGIL_BPF_PROG_TYPES ? &c->bpf_load[type][result] : NULL,
+		       VIGIL_SEC_BPF_LOAD, type, ctx->ret, false);
 	if (!ev)
 		goto out;
-	ev->kind = type;
-	ev->result = result;
-	ev->ret = ctx->ret;
 	ev->args[0] = in->prog_type;
 	ev->args[1] = in->insn_cnt;
 	ev->ids[0] = in->attach_type;
-	ev->category = classify(task, 0, ev->pidns_level);
-	event_cmdline(ev, task);
 	if (result == VIGIL_RESULT_SUCCESS) {
 		file = vigil_fd_file(task, ctx->ret);
 		prog = file ? BPF_CORE_READ(file, private_data) : NULL;

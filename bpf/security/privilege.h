@@ -77,7 +77,6 @@ static __always_inline int priv_enter(__u32 call, __u64 a0, __u64 a1, __u64 a2)
 
 static __always_inline int priv_exit(long ret)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct vigil_security_counters *c;
 	struct vigil_sec_event *ev;
@@ -92,17 +91,12 @@ static __always_inline int priv_exit(long ret)
 	call = in->call;
 	if (call >= VIGIL_PRIV_CALLS)
 		goto out;
+	/* Keeps the checked value: the index below must be bounded. */
+	barrier_var(call);
 	c = counters();
-	if (c)
-		__sync_fetch_and_add(&c->privilege[call][result], 1);
-	if (is_agent())
-		goto out;
-	ev = event_begin(VIGIL_SEC_PRIVILEGE);
+	ev = completed(c ? &c->privilege[call][result] : NULL, VIGIL_SEC_PRIVILEGE, call, ret, true);
 	if (!ev)
 		goto out;
-	ev->kind = call;
-	ev->result = result;
-	ev->ret = ret;
 	ev->ids[0] = in->ids[0];
 	ev->ids[1] = in->ids[1];
 	ev->ids[2] = in->ids[2];
@@ -113,8 +107,6 @@ static __always_inline int priv_exit(long ret)
 	ev->args[0] = in->args[0];
 	ev->args[1] = in->args[1];
 	ev->args[2] = in->args[2];
-	ev->category = classify(task, 0, ev->pidns_level);
-	event_cmdline(ev, task);
 	event_send(ev);
 out:
 	bpf_map_delete_elem(&priv_inflight, &tid);

@@ -458,20 +458,13 @@ static __always_inline int ptrace_exit(long ret, bool use_bpf_loop)
 	request = in->request;
 	if (request >= VIGIL_PTRACE_REQUESTS)
 		goto out;
+	/* Keeps the checked value: the index below must be bounded. */
+	barrier_var(request);
 	c = counters();
-	if (c)
-		__sync_fetch_and_add(&c->ptrace[request][result], 1);
-	if (is_agent())
-		goto out;
-	ev = event_begin(VIGIL_SEC_PTRACE);
+	ev = completed(c ? &c->ptrace[request][result] : NULL, VIGIL_SEC_PTRACE, request, ret, true);
 	if (!ev)
 		goto out;
-	ev->kind = request;
-	ev->result = result;
-	ev->ret = ret;
 	ev->args[0] = (__u64)(__s64)in->pid;
-	ev->category = classify(task, 0, ev->pidns_level);
-	event_cmdline(ev, task);
 	target = result == VIGIL_RESULT_SUCCESS ? ptrace_target(task, request) : NULL;
 	if (target) {
 		ev->ids[0] = BPF_CORE_READ(target, tgid);
