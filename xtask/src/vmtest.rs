@@ -118,7 +118,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for slot in debian::KERNEL_SLOTS {
         let arch = arch_of(slot);
         let label = format!("{}-{}", arch.name, slot.series);
-        if !only.is_empty() && !only.iter().any(|o| label.contains(o.as_str())) {
+        // A slot by its whole label (x86_64-6.1 is not x86_64-6.12), or an arch.
+        if !only.is_empty() && !only.iter().any(|o| **o == label || *o == arch.name) {
             continue;
         }
         let t = Instant::now();
