@@ -67,10 +67,9 @@ static __always_inline bool sampled_in(void)
 	return false;
 }
 
-/* A zeroed scratch event with the current task's who-data. */
-static __always_inline struct vigil_sec_event *event_begin(__u32 signal)
+/* A zeroed scratch event for a signal, with no who-data yet. */
+static __always_inline struct vigil_sec_event *event_scratch(__u32 signal)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct vigil_sec_event *ev;
 	__u32 zero = 0;
 
@@ -78,8 +77,19 @@ static __always_inline struct vigil_sec_event *event_begin(__u32 signal)
 	if (!ev)
 		return NULL;
 	__builtin_memset(ev, 0, offsetof(struct vigil_sec_event, data));
-	vigil_fill_header(&ev->hdr, VIGIL_EVENT_SECURITY);
 	ev->signal = signal;
+	return ev;
+}
+
+/* A zeroed scratch event with the current task's who-data. */
+static __always_inline struct vigil_sec_event *event_begin(__u32 signal)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct vigil_sec_event *ev = event_scratch(signal);
+
+	if (!ev)
+		return NULL;
+	vigil_fill_header(&ev->hdr, VIGIL_EVENT_SECURITY);
 	vigil_who_ids(ev, task);
 	ev->pidns_level = BPF_CORE_READ(task, thread_pid, level);
 	BPF_CORE_READ_STR_INTO(&ev->pcomm, task, real_parent, comm);

@@ -72,16 +72,13 @@ static __always_inline __u32 connect_error(int err)
 static __always_inline struct vigil_sec_event *
 conn_event(__u32 signal, struct trace_event_raw_inet_sock_set_state *ctx, struct conn_owner *o)
 {
-	struct vigil_sec_event *ev;
-	__u32 zero = 0;
+	struct vigil_sec_event *ev = event_scratch(signal);
 
-	ev = bpf_map_lookup_elem(&security_scratch, &zero);
 	if (!ev)
 		return NULL;
-	__builtin_memset(ev, 0, offsetof(struct vigil_sec_event, data));
+	/* Softirq context: the current task is not the owner. */
 	ev->hdr.ts_ns = bpf_ktime_get_ns();
 	ev->hdr.kind = VIGIL_EVENT_SECURITY;
-	ev->signal = signal;
 	ev->auid = (__u32)-1;
 	ev->sessionid = (__u32)-1;
 	if (o) {
