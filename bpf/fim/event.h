@@ -251,7 +251,7 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 	task = (struct task_struct *)bpf_get_current_task();
 	if (!fim_file_tree(file, task, use_loop, &walked))
 		return 0;
-	if (op == VIGIL_FIM_WRITE && (merged = fim_dedupe(file, op)) < 0)
+	if ((op == VIGIL_FIM_WRITE || op == VIGIL_FIM_APPEND) && (merged = fim_dedupe(file, op)) < 0)
 		return 0;
 	ev = fim_begin(op);
 	if (!ev)

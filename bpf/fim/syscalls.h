@@ -18,8 +18,71 @@ static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
 	return file ? fim_file_op(op, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false, VIGIL_VIA_SYSCALL) : 0;
 }
 
-/* Attached by user space to sys_enter_{write,pwrite64,writev,pwritev,pwritev2}. */
-FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, loop))
+/*
+ * Appends. A write is reported as VIGIL_FIM_APPEND only where it cannot
+ * land inside the file's old bytes, whatever runs concurrently: user space
+ * then hashes only the new bytes. Only what is certain at entry counts:
+ * O_APPEND (clearing it later is itself reported, see fim_setfl), an
+ * explicit position at or past the end (a truncate to below it is reported
+ * on its own), RWF_APPEND. The file position of a plain write() is not
+ * used: another thread sharing the file can lseek() it after this runs.
+ */
+#define VIGIL_O_APPEND 02000
+#define RWF_APPEND_ 0x10
+#define F_SETFL_ 4
+
+static __always_inline __u32 fim_write_kind(struct file *file, bool append)
+{
+	return append || (BPF_CORE_READ(file, f_flags) & VIGIL_O_APPEND) ? VIGIL_FIM_APPEND : VIGIL_FIM_WRITE;
+}
+
+/* pos < 0: no position of its own (pwritev2 with -1 writes at the file's). */
+static __always_inline int fim_write_at(long fd, __s64 pos, bool append, bool use_loop)
+{
+	struct file *file = vigil_fd_file((struct task_struct *)bpf_get_current_task(), fd);
+
+	if (!file)
+		return 0;
+	/* 64-bit arguments: every architecture these objects are built for. */
+	if (pos >= 0 && pos >= BPF_CORE_READ(file, f_inode, i_size))
+		append = true;
+	return fim_file_op(fim_write_kind(file, append), file, VIGIL_BACKEND_TRACEPOINT, use_loop, false,
+			   VIGIL_VIA_SYSCALL);
+}
+
+/* Attached by user space to sys_enter_{write,writev}: at the file position. */
+FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_write_at(ctx->args[0], -1, false, loop))
+
+/* Attached to sys_enter_{pwrite64,pwritev}: at args[3]. */
+FIM_TP_FLAVOURS(fim_pwrite, struct trace_event_raw_sys_enter,
+		fim_write_at(ctx->args[0], (__s64)ctx->args[3], false, loop))
+
+/* Attached to sys_enter_pwritev2: at args[3], or appending with RWF_APPEND. */
+FIM_TP_FLAVOURS(fim_pwritev2, struct trace_event_raw_sys_enter,
+		fim_write_at(ctx->args[0], (__s64)ctx->args[3], ctx->args[5] & RWF_APPEND_, loop))
+
+/* Attached to sys_enter_sendfile64: the file written is args[0], at its position. */
+FIM_TP_FLAVOURS(fim_write_any, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, loop))
+
+/*
+ * Attached to sys_enter_fcntl: O_APPEND cleared on a watched file. Writes
+ * after it may land anywhere, and one already past its entry hook may not
+ * have landed yet: the path is reported as written, so user space hashes
+ * it whole.
+ */
+static __always_inline int fim_setfl_op(struct trace_event_raw_sys_enter *ctx, bool use_loop)
+{
+	struct file *file;
+
+	if (ctx->args[1] != F_SETFL_ || (ctx->args[2] & VIGIL_O_APPEND))
+		return 0;
+	file = vigil_fd_file((struct task_struct *)bpf_get_current_task(), ctx->args[0]);
+	if (!file || !(BPF_CORE_READ(file, f_flags) & VIGIL_O_APPEND))
+		return 0;
+	return fim_file_op(VIGIL_FIM_WRITE, file, VIGIL_BACKEND_TRACEPOINT, use_loop, false, VIGIL_VIA_SYSCALL);
+}
+
+FIM_TP_FLAVOURS(fim_setfl, struct trace_event_raw_sys_enter, fim_setfl_op(ctx, loop))
 
 /* Attached to sys_enter_{copy_file_range,splice}: the file written is args[2]. */
 FIM_TP_FLAVOURS(fim_write_out, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[2], VIGIL_FIM_WRITE, loop))

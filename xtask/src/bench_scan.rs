@@ -3,7 +3,9 @@
 //!
 //! Both read the same files; the page cache is warmed once before the
 //! first round so neither pays for the disk alone. Reports the median wall
-//! time, the ratio, and each one's peak RSS (from GNU time).
+//! time, the ratio, and each one's peak RSS (from GNU time). With
+//! `--vs OTHER_VIGIL`, another build of vigil (an older release) runs in
+//! the same rounds, for a before/after row.
 
 use std::fs;
 use std::process::Command;
@@ -39,6 +41,15 @@ fn timed(cmd: &mut Command) -> Result<Run, String> {
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
+    let (args, other) = match args.iter().position(|a| a == "--vs") {
+        Some(i) => (
+            &args[..i],
+            Some(std::path::PathBuf::from(
+                args.get(i + 1).ok_or("--vs needs a vigil binary")?,
+            )),
+        ),
+        None => (args, None),
+    };
     let tree = args.first().map(String::as_str).unwrap_or("/usr");
     let rounds: usize = args
         .get(1)
@@ -71,6 +82,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let mut aide = Vec::new();
     let mut vig = Vec::new();
+    let mut others = Vec::new();
     let mut files = 0u64;
     for round in 0..rounds {
         let a = timed(
@@ -82,16 +94,24 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 .arg(&aide_conf),
         )?;
         let db = work.join("vigil.sqlite");
-        for ext in ["", "-wal", "-shm"] {
-            let _ = fs::remove_file(format!("{}{ext}", db.display()));
+        let scan = |bin: &std::path::Path| {
+            for ext in ["", "-wal", "-shm"] {
+                let _ = fs::remove_file(format!("{}{ext}", db.display()));
+            }
+            timed(
+                Command::new(GNU_TIME)
+                    .arg("-v")
+                    .arg(bin)
+                    .args(["fim", "scan", "--watch", tree, "--baseline"])
+                    .arg(&db),
+            )
+        };
+        if let Some(o) = &other {
+            let r = scan(o)?;
+            eprintln!("round {round}: {} {:.1}s", o.display(), r.secs);
+            others.push(r);
         }
-        let v = timed(
-            Command::new(GNU_TIME)
-                .arg("-v")
-                .arg(&vigil)
-                .args(["fim", "scan", "--watch", tree, "--baseline"])
-                .arg(&db),
-        )?;
+        let v = scan(&vigil)?;
         if files == 0 {
             let o = Command::new(&vigil)
                 .args(["fim", "status", "--json", "--watch", tree, "--baseline"])
@@ -117,5 +137,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("|---|---|---|---|");
     println!("| aide --init | {a:.1} | 1.0 | {} |", rss(&aide));
     println!("| vigil fim scan | {v:.1} | {:.1} | {} |", a / v, rss(&vig));
+    if let Some(o) = &other {
+        let t = median(others.iter().map(|r| r.secs).collect());
+        println!(
+            "| vigil fim scan ({}) | {t:.1} | {:.1} | {} |",
+            o.display(),
+            a / t,
+            rss(&others)
+        );
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod bench;
 mod bench_churn;
 mod bench_churn_guest;
+mod bench_hashing;
 mod bench_measure;
 mod bench_opens;
 mod bench_scan;
@@ -23,7 +24,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   bench opens [N] [ROUNDS] compare `vigil trace opens` with opensnoop and no tracer
-  bench scan [TREE] [R]   a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
+  bench scan [TREE] [R] [--vs VIGIL]
+                          a SHA-256 baseline of TREE (/usr): vigil fim scan vs aide --init
+                          (and another vigil build, for before/after)
+  bench hashing [R]       agent CPU per change to a 4 GiB file: append (resumed) vs full rehash, 1 TiB sparse
   bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs empty programs vs nothing
   bench churn-guest [N] [R] [SLOT...]
                           the same churn under every FIM backend (lsm, fentry, ...) in a QEMU guest

@@ -99,6 +99,7 @@ enum vigil_fim_op {
 	VIGIL_FIM_SETXATTR = 12,
 	VIGIL_FIM_REMOVEXATTR = 13,
 	VIGIL_FIM_MMAP_WRITE = 14, /* mapped shared and writable: writes follow unseen */
+	VIGIL_FIM_APPEND = 15,     /* written only past the old end of the file (see fim/syscalls.h) */
 };
 VIGIL_KEEP_BTF(enum vigil_fim_op, fim_op);
 

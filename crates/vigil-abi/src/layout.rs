@@ -160,7 +160,7 @@ pub(crate) static CORE_CONSTANTS: &[AbiConst] = consts! {
         FIM_MKDIR = fim_op::MKDIR, FIM_RENAME = fim_op::RENAME, FIM_LINK = fim_op::LINK,
         FIM_SYMLINK = fim_op::SYMLINK, FIM_CHMOD = fim_op::CHMOD, FIM_CHOWN = fim_op::CHOWN,
         FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR,
-        FIM_MMAP_WRITE = fim_op::MMAP_WRITE;
+        FIM_MMAP_WRITE = fim_op::MMAP_WRITE, FIM_APPEND = fim_op::APPEND;
     "vigil_fim_via": VIA_SYSCALL = via::SYSCALL, VIA_IO_URING = via::IO_URING;
     "vigil_fim_prefix": FIM_PREFIX_TREE = FIM_PREFIX_TREE, FIM_PREFIX_ANCESTOR = FIM_PREFIX_ANCESTOR;
     "vigil_who_seq": WHO_SEQ_MASK = WHO_SEQ_MASK, WHO_CACHED = WHO_CACHED;

@@ -134,6 +134,7 @@ pub mod fim_op {
     pub const SETXATTR: u32 = 12;
     pub const REMOVEXATTR: u32 = 13;
     pub const MMAP_WRITE: u32 = 14;
+    pub const APPEND: u32 = 15;
 }
 
 /// `enum vigil_fim_via`: how a change was asked of the kernel.

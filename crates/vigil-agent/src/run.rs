@@ -138,7 +138,8 @@ pub fn run(spec: &AgentSpec, duration: Option<Duration>) -> Result<()> {
 
     let fim_result = match &plan.fim {
         Some(p) => {
-            let mut job = FimJob::start(&caps, p, &spec.fim, Some(published.clone()))?;
+            let mut job =
+                FimJob::start(&caps, p, &spec.fim, Some(published.clone()), stop.clone())?;
             report::fim_feature(&caps, &job.outcome()).log();
             let mut out = shared_out.handle().expect("shared output");
             eprintln!(

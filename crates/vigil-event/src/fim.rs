@@ -94,6 +94,9 @@ pub enum FimOp {
     RemoveXattr,
     /// Mapped shared and writable: writes through the mapping follow.
     MmapWrite,
+    /// Written only past the old end of the file (O_APPEND, a position at
+    /// or past the end): the old bytes are as they were.
+    Append,
     // fanotify's coarser kinds: not in `enum vigil_fim_op`, which only
     // the BPF programs produce.
     /// A name appeared (a file, link or symlink: fanotify does not say).
@@ -127,6 +130,7 @@ impl FimOp {
             o::SETXATTR => Self::SetXattr,
             o::REMOVEXATTR => Self::RemoveXattr,
             o::MMAP_WRITE => Self::MmapWrite,
+            o::APPEND => Self::Append,
             _ => return None,
         })
     }
@@ -147,6 +151,7 @@ impl FimOp {
             Self::SetXattr => "setxattr",
             Self::RemoveXattr => "removexattr",
             Self::MmapWrite => "mmap_write",
+            Self::Append => "append",
             Self::Create => "create",
             Self::Modify => "modify",
             Self::Attrib => "attrib",

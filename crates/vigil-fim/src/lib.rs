@@ -3,6 +3,7 @@
 //!
 //! - [`record`]: one file's identity, attributes and content hashes;
 //! - [`tree`]: the watched trees and their per-tree choices;
+//! - [`hash`]: content digests, bounded and incremental;
 //! - [`scan`]: walking trees and hashing in parallel;
 //! - [`store`]: the baseline, a crash-safe SQLite database;
 //! - [`diff`]: what differs between a baseline record and the disk;
@@ -11,6 +12,7 @@
 //!   confirmed on disk.
 
 pub mod diff;
+pub mod hash;
 pub mod live;
 pub mod long_path;
 pub mod reconcile;

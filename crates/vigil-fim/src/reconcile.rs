@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use crate::diff::{delta, Delta};
+use crate::hash::Hashing;
 use crate::record::FileRecord;
 use crate::scan::{scan, ScanIssue};
 use crate::store::{Store, StoreError};
@@ -90,6 +91,8 @@ pub struct Reconciled {
     /// True when there was no baseline yet: it was established, and
     /// nothing is reported as created.
     pub established: bool,
+    /// The agent stopped during the scan: nothing was compared or applied.
+    pub cancelled: bool,
 }
 
 const BASELINE_DONE: &str = "baseline_complete";
@@ -110,9 +113,17 @@ pub fn reconcile(
     trees: &[WatchedTree],
     progress: bool,
     apply: bool,
+    hashing: &Hashing,
 ) -> Result<Reconciled, StoreError> {
     let established = store.meta(BASELINE_DONE)?.is_none();
-    let scanned = scan(trees, progress);
+    let scanned = scan(trees, progress, hashing);
+    if scanned.cancelled {
+        // Part of the trees only: applied, it would delete the rest.
+        return Ok(Reconciled {
+            cancelled: true,
+            ..Reconciled::default()
+        });
+    }
     let mut old: HashMap<Vec<u8>, FileRecord> = store
         .all()?
         .into_iter()
@@ -120,9 +131,12 @@ pub fn reconcile(
         .collect();
     let mut changes = Vec::new();
     for rec in &scanned.records {
-        let tree = tree_for(trees, rec.path());
         let before = old.remove(&rec.path);
-        if let Some(c) = classify(tree, before, Some(rec.clone())) {
+        // A first baseline reports nothing: no copy of every record.
+        if established {
+            continue;
+        }
+        if let Some(c) = classify(tree_for(trees, rec.path()), before, Some(rec.clone())) {
             changes.push(c);
         }
     }
@@ -167,5 +181,6 @@ pub fn reconcile(
         files: scanned.records.len() as u64,
         bytes_hashed: scanned.bytes_hashed,
         established,
+        cancelled: false,
     })
 }

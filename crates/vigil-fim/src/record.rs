@@ -1,8 +1,11 @@
 //! One file as the baseline keeps it.
 
+use std::num::NonZeroU64;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use crate::hash::{HashSkip, Midstate};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileType {
@@ -37,6 +40,21 @@ impl FileType {
 pub struct Hashes {
     pub sha256: Option<[u8; 32]>,
     pub blake3: Option<[u8; 32]>,
+    /// For a large file: SHA-256's state after its last whole block, from
+    /// which an append is hashed. Boxed: most files have none, and a
+    /// scan holds every record at once.
+    pub sha256_resume: Option<Box<Midstate>>,
+    /// Not hashed this time, and why (not stored).
+    pub skipped: Option<HashSkip>,
+    /// Read only from this offset on, past the saved state (not stored;
+    /// never 0: only files of 1 MiB or more keep a state).
+    pub resumed_at: Option<NonZeroU64>,
+}
+
+impl Hashes {
+    pub fn any(&self) -> bool {
+        self.sha256.is_some() || self.blake3.is_some()
+    }
 }
 
 /// A file's identity, attributes and content, as of one observation.

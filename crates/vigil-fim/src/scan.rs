@@ -5,18 +5,17 @@
 //! trace, and a file that vanishes or cannot be read is reported as such,
 //! never as a content change.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use sha2::Digest;
 
-use crate::record::{FileRecord, FileType, Hashes};
-use crate::tree::{tree_for, HashChoice, WatchedTree};
+use crate::hash::Hashing;
+use crate::record::{FileRecord, FileType};
+use crate::tree::{tree_for, WatchedTree};
 
 /// Why a path has no (or an incomplete) record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,54 +33,20 @@ pub struct ScanResult {
     pub records: Vec<FileRecord>,
     pub issues: Vec<ScanIssue>,
     pub bytes_hashed: u64,
+    /// Stopped part-way: the records are not the whole of the trees.
+    pub cancelled: bool,
 }
 
-/// Hashes a file's content with the digests `choice` asks for.
-pub fn hash_file(path: &Path, choice: HashChoice) -> io::Result<(Hashes, u64)> {
-    let reachable = crate::long_path::reach(path)?;
-    let path = reachable.path();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true)
-        .custom_flags(libc::O_NOATIME | libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    // O_NOATIME is refused for files we do not own without CAP_FOWNER.
-    let mut f = match opts.open(path) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::options()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path)?,
-        r => r?,
-    };
-    let mut sha = choice.sha256.then(sha2::Sha256::new);
-    let mut b3 = choice.blake3.then(blake3::Hasher::new);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        total += n as u64;
-        if let Some(h) = sha.as_mut() {
-            h.update(&buf[..n]);
-        }
-        if let Some(h) = b3.as_mut() {
-            h.update(&buf[..n]);
-        }
-    }
-    Ok((
-        Hashes {
-            sha256: sha.map(|h| h.finalize().into()),
-            blake3: b3.map(|h| *h.finalize().as_bytes()),
-        },
-        total,
-    ))
-}
-
-/// lstat + (for regular files) hashes: one observation of `path`.
+/// lstat + (for regular files) hashes: one observation of `path`, in
+/// `tree`, hashed at live pace. `resume_from`: the baseline record, when
+/// every change since it landed past its end (see [`crate::hash::file`]).
 /// `Ok(None)`: the path does not exist.
-pub fn observe(path: &Path, choice: HashChoice) -> Result<Option<FileRecord>, ScanIssue> {
+pub fn observe(
+    path: &Path,
+    tree: &WatchedTree,
+    hashing: &Hashing,
+    resume_from: Option<&FileRecord>,
+) -> Result<Option<FileRecord>, ScanIssue> {
     let lstat =
         |p: &Path| crate::long_path::reach(p).and_then(|r| std::fs::symlink_metadata(r.path()));
     let md = match lstat(path) {
@@ -90,9 +55,11 @@ pub fn observe(path: &Path, choice: HashChoice) -> Result<Option<FileRecord>, Sc
         Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
     };
     let mut rec = FileRecord::from_metadata(path, &md);
+    let choice = tree.hashes;
     if rec.file_type == FileType::File && (choice.sha256 || choice.blake3) {
-        match hash_file(path, choice) {
-            Ok((h, _)) => rec.hashes = h,
+        let pace = hashing.live_pace(&tree.path);
+        match hashing.hash(path, tree, &pace, resume_from) {
+            Ok(h) => rec.hashes = h.hashes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
         }
@@ -173,8 +140,10 @@ pub fn list(trees: &[WatchedTree]) -> (Vec<(PathBuf, std::fs::Metadata)>, Vec<Sc
     (entries, issues)
 }
 
-/// Scans every tree. `progress` shows a bar (use it on a terminal only).
-pub fn scan(trees: &[WatchedTree], progress: bool) -> ScanResult {
+/// Scans every tree, hashing at each tree's scan rate. `progress` shows a
+/// bar (use it on a terminal only). Gives up, `cancelled`, once the
+/// agent's stop has outlasted its grace.
+pub fn scan(trees: &[WatchedTree], progress: bool, hashing: &Hashing) -> ScanResult {
     let (entries, mut issues) = list(trees);
     let total: u64 = entries
         .iter()
@@ -197,13 +166,18 @@ pub fn scan(trees: &[WatchedTree], progress: bool) -> ScanResult {
     let records: Vec<FileRecord> = entries
         .into_par_iter()
         .filter_map(|(path, md)| {
-            let choice = tree_for(trees, &path).map(|t| t.hashes).unwrap_or_default();
+            // Given up: the rest is not even looked at.
+            if hashing.cancelled() {
+                return None;
+            }
             let mut rec = FileRecord::from_metadata(&path, &md);
-            if rec.file_type == FileType::File && (choice.sha256 || choice.blake3) {
-                match hash_file(&path, choice) {
-                    Ok((h, n)) => {
-                        rec.hashes = h;
-                        bar.inc(n);
+            let tree = tree_for(trees, &path).filter(|t| t.hashes.sha256 || t.hashes.blake3);
+            if let Some(tree) = tree.filter(|_| rec.file_type == FileType::File) {
+                let pace = hashing.scan_pace(&tree.path);
+                match hashing.hash(&path, tree, &pace, None) {
+                    Ok(h) => {
+                        bar.inc(h.read);
+                        rec.hashes = h.hashes;
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         found_issues.lock().unwrap().push(ScanIssue::Vanished(path));
@@ -222,10 +196,11 @@ pub fn scan(trees: &[WatchedTree], progress: bool) -> ScanResult {
     issues.extend(found_issues.into_inner().unwrap());
     let bytes_hashed = records
         .iter()
-        .filter(|r| r.hashes.sha256.is_some() || r.hashes.blake3.is_some())
+        .filter(|r| r.hashes.any())
         .map(|r| r.size)
         .sum();
     ScanResult {
+        cancelled: hashing.cancelled(),
         records,
         issues,
         bytes_hashed,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::hash::Midstate;
 use crate::record::{FileRecord, FileType, Hashes};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS files (
     link_target BLOB,
     sha256      BLOB,
     blake3      BLOB,
-    xattrs      BLOB
+    xattrs      BLOB,
+    sha256_resume BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
@@ -68,13 +70,22 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
         hashes: Hashes {
             sha256: to_hash(r.get(11)?),
             blake3: to_hash(r.get(12)?),
+            sha256_resume: r
+                .get::<_, Option<Vec<u8>>>(14)?
+                .and_then(|b| Midstate::from_bytes(&b))
+                .map(Box::new),
+            skipped: None,
+            resumed_at: None,
         },
         xattrs: to_hash(r.get(13)?),
     })
 }
 
 const COLUMNS: &str =
-    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs";
+    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs, sha256_resume";
+
+/// Columns added since the first release, for baselines made before them.
+const ADDED_COLUMNS: [(&str, &str); 1] = [("sha256_resume", "BLOB")];
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -103,6 +114,20 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        for (name, ty) in ADDED_COLUMNS {
+            let has: bool = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('files') WHERE name = ?1",
+                    [name],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(err)?
+                > 0;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE files ADD COLUMN {name} {ty}"))
+                    .map_err(err)?;
+            }
+        }
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -175,7 +200,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut ins = tx
-                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"))
+                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"))
                 .map_err(err)?;
             for r in upserts {
                 ins.execute(params![
@@ -193,6 +218,7 @@ impl Store {
                     r.hashes.sha256.map(|h| h.to_vec()),
                     r.hashes.blake3.map(|h| h.to_vec()),
                     r.xattrs.map(|h| h.to_vec()),
+                    r.hashes.sha256_resume.as_deref().map(|m| m.to_bytes()),
                 ])
                 .map_err(err)?;
             }

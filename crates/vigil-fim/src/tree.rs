@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::hash::limits::{parse_cpu_share, parse_rate, parse_size, HashLimits};
+
 /// Which content digests a tree records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HashChoice {
@@ -33,6 +35,7 @@ pub struct WatchedTree {
     pub content: bool,
     /// Report attribute changes (mode, owner, xattrs).
     pub attributes: bool,
+    pub limits: HashLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ impl WatchedTree {
             hashes: HashChoice::default(),
             content: true,
             attributes: true,
+            limits: HashLimits::default(),
         })
     }
 
@@ -99,6 +103,12 @@ pub struct TreeChoices {
     pub attributes: Option<bool>,
     pub recursive: Option<bool>,
     pub exclude: Option<Vec<String>>,
+    /// As written: "1GiB", "unlimited".
+    pub max_hash_size: Option<String>,
+    /// "50MiB/s", "unlimited".
+    pub scan_hash_rate: Option<String>,
+    /// "50%", "unlimited".
+    pub live_hash_cpu: Option<String>,
 }
 
 /// The choices every tree inherits.
@@ -109,6 +119,35 @@ pub struct TreeDefaults {
     pub attributes: bool,
     pub recursive: bool,
     pub exclude: Vec<String>,
+    pub limits: HashLimits,
+}
+
+/// Parses the hashing limits a tree sets over `base`; errors name the key.
+pub fn hash_limits(base: HashLimits, c: &TreeChoices) -> Result<HashLimits, String> {
+    fn one<T>(
+        key: &str,
+        v: &Option<String>,
+        parse: fn(&str) -> Result<Option<T>, String>,
+        base: Option<T>,
+    ) -> Result<Option<T>, String> {
+        v.as_deref()
+            .map_or(Ok(base), |s| parse(s).map_err(|e| format!("{key}: {e}")))
+    }
+    Ok(HashLimits {
+        max_size: one("max_hash_size", &c.max_hash_size, parse_size, base.max_size)?,
+        scan_rate: one(
+            "scan_hash_rate",
+            &c.scan_hash_rate,
+            parse_rate,
+            base.scan_rate,
+        )?,
+        live_cpu: one(
+            "live_hash_cpu",
+            &c.live_hash_cpu,
+            parse_cpu_share,
+            base.live_cpu,
+        )?,
+    })
 }
 
 impl TreeDefaults {
@@ -120,6 +159,7 @@ impl TreeDefaults {
         tree.content = c.content.unwrap_or(self.content);
         tree.attributes = c.attributes.unwrap_or(self.attributes);
         tree.recursive = c.recursive.unwrap_or(self.recursive);
+        tree.limits = hash_limits(self.limits, c)?;
         Ok(tree)
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use vigil_event::{Backend, EventPath, FimEvent, FimOp, PathSource, Task, Via, Who};
+use vigil_fim::hash::Hashing;
 use vigil_fim::live::{LiveChange, LiveFim, Timing};
 use vigil_fim::reconcile::{reconcile, ChangeKind};
 use vigil_fim::store::Store;
@@ -19,6 +20,7 @@ struct Fixture {
     trees: Vec<WatchedTree>,
     store: Store,
     live: LiveFim<&'static str>,
+    hashing: Hashing,
     t0: Instant,
 }
 
@@ -37,12 +39,14 @@ impl Fixture {
         }
         let trees = vec![WatchedTree::new(root.clone(), &[]).unwrap()];
         let mut store = Store::open(&dir.path().join("b.sqlite")).unwrap();
-        reconcile(&mut store, &trees, false, true).unwrap();
+        let hashing = Hashing::new(&trees, None);
+        reconcile(&mut store, &trees, false, true, &hashing).unwrap();
         Fixture {
             _dir: dir,
             root,
             trees,
             store,
+            hashing,
             live: LiveFim::new(Timing {
                 quiet: QUIET,
                 max_delay: Duration::from_secs(5),
@@ -114,7 +118,7 @@ impl Fixture {
     fn due(&mut self, at_ms: u64) -> Vec<LiveChange<&'static str>> {
         let now = self.t0 + Duration::from_millis(at_ms);
         self.live
-            .due(&mut self.store, &self.trees, now, false)
+            .due(&mut self.store, &self.trees, &self.hashing, now, false)
             .unwrap()
     }
 
@@ -257,4 +261,190 @@ fn a_shared_mapping_is_looked_at_again_after_its_process_is_gone() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].who.enriched, "mapper");
     assert_eq!(got[0].operations, ["mmap_write"]);
+}
+
+/// The file's SHA-256 read whole, as `sha256sum` gives it.
+fn sha256_of(p: &Path) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(p).unwrap()).into()
+}
+
+fn append(p: &Path, data: &[u8]) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(p)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
+}
+
+fn big(f: &Fixture, name: &str, len: usize) -> PathBuf {
+    let p = f.path(name);
+    std::fs::write(&p, (0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>()).unwrap();
+    p
+}
+
+/// A fixture whose baseline holds `name`, a file past the resume size.
+fn with_big(name: &str) -> (Fixture, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("watched")).unwrap();
+    let root = dir.path().join("watched");
+    let trees = vec![WatchedTree::new(root.clone(), &[]).unwrap()];
+    let p = root.join(name);
+    std::fs::write(
+        &p,
+        (0..3_000_017).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut store = Store::open(&dir.path().join("b.sqlite")).unwrap();
+    let hashing = Hashing::new(&trees, None);
+    reconcile(&mut store, &trees, false, true, &hashing).unwrap();
+    let f = Fixture {
+        _dir: dir,
+        root,
+        trees,
+        store,
+        hashing,
+        live: LiveFim::new(Timing {
+            quiet: QUIET,
+            max_delay: Duration::from_secs(5),
+        }),
+        t0: Instant::now(),
+    };
+    (f, p)
+}
+
+fn new_hashes(c: &LiveChange<&'static str>) -> vigil_fim::record::Hashes {
+    c.change
+        .as_ref()
+        .unwrap()
+        .new
+        .as_ref()
+        .unwrap()
+        .hashes
+        .clone()
+}
+
+#[test]
+fn an_append_reads_only_the_new_bytes_and_gives_the_whole_digest() {
+    let (mut f, p) = with_big("log");
+    let saved = f
+        .store
+        .get(&bytes(&p))
+        .unwrap()
+        .unwrap()
+        .hashes
+        .sha256_resume;
+    assert_eq!(saved.map(|m| m.covered), Some(3_000_017 / 64 * 64));
+    for round in 0..3u64 {
+        append(&p, format!("line {round}\n").as_bytes());
+        let ev = f.event(FimOp::Append, "log", 10);
+        f.hint(&ev, "w", round * 1000);
+        let out = f.due(round * 1000 + 500);
+        assert_eq!(out.len(), 1, "{out:?}");
+        let h = new_hashes(&out[0]);
+        assert_eq!(h.sha256, Some(sha256_of(&p)), "round {round}");
+        assert!(h.resumed_at.is_some(), "round {round}: {h:?}");
+    }
+    let read = f
+        .hashing
+        .counts
+        .resumed_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read < 3 * 128, "read {read} bytes for three short appends");
+}
+
+#[test]
+fn anything_but_an_append_reads_the_whole_file() {
+    use std::os::unix::fs::FileExt;
+    // A write inside the file (reported as a write, not an append).
+    let (mut f, p) = with_big("db");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .write_all_at(b"XX", 1000)
+        .unwrap();
+    append(&p, b"tail");
+    f.hint(&f.event(FimOp::Append, "db", 1), "w", 0);
+    f.hint(&f.event(FimOp::Write, "db", 1), "w", 1);
+    let h = new_hashes(&f.due(600)[0]);
+    assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
+
+    // A truncate below the saved state, then growth past it.
+    let (mut f, p) = with_big("t");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    append(&p, &vec![7u8; 3_100_000]);
+    f.hint(&f.event(FimOp::Truncate, "t", 1), "w", 0);
+    f.hint(&f.event(FimOp::Append, "t", 1), "w", 1);
+    let h = new_hashes(&f.due(600)[0]);
+    assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
+
+    // Replaced by rename: another inode, though only "appends" were seen.
+    let (mut f, p) = with_big("r");
+    let tmp = f.path("r.new");
+    big(&f, "r.new", 3_000_100);
+    std::fs::rename(&tmp, &p).unwrap();
+    f.hint(&f.event(FimOp::Append, "r", 1), "w", 0);
+    let h = new_hashes(&f.due(600)[0]);
+    assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
+
+    // A second name outside the tree could have been written unseen.
+    let (mut f, p) = with_big("l");
+    std::fs::hard_link(&p, f._dir.path().join("outside")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(f._dir.path().join("outside"))
+        .unwrap()
+        .write_all_at(b"unseen", 5)
+        .unwrap();
+    append(&p, b"more");
+    f.hint(&f.event(FimOp::Append, "l", 1), "w", 0);
+    let h = new_hashes(&f.due(600)[0]);
+    assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
+}
+
+#[test]
+fn after_a_loss_no_append_is_trusted() {
+    use std::os::unix::fs::FileExt;
+    let (mut f, p) = with_big("log");
+    // The write inside the file was lost; only the append arrived.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .write_all_at(b"lost", 64)
+        .unwrap();
+    append(&p, b"seen");
+    f.hint(&f.event(FimOp::Append, "log", 1), "w", 0);
+    f.live.distrust_appends();
+    let h = new_hashes(&f.due(600)[0]);
+    assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
+}
+
+#[test]
+fn an_open_with_o_trunc_is_not_an_append_but_one_without_is() {
+    let (mut f, p) = with_big("o");
+    append(&p, b"x");
+    let mut open = f.event(FimOp::OpenWrite, "o", 1);
+    open.flags = (libc::O_WRONLY | libc::O_APPEND) as u32;
+    f.hint(&open, "w", 0);
+    f.hint(&f.event(FimOp::Append, "o", 1), "w", 1);
+    let h = new_hashes(&f.due(600)[0]);
+    assert!(h.resumed_at.is_some(), "{h:?}");
+    assert_eq!(h.sha256, Some(sha256_of(&p)));
+
+    std::fs::write(&p, b"short").unwrap();
+    append(&p, &vec![1u8; 3_000_000]);
+    open.flags = (libc::O_WRONLY | libc::O_TRUNC) as u32;
+    f.hint(&open, "w", 1000);
+    f.hint(&f.event(FimOp::Append, "o", 1), "w", 1001);
+    let h = new_hashes(&f.due(1600)[0]);
+    assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
 }

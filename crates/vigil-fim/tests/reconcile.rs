@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
+use vigil_fim::hash::Hashing;
 use vigil_fim::reconcile::{reconcile, ChangeKind};
 use vigil_fim::store::Store;
 use vigil_fim::tree::WatchedTree;
@@ -30,7 +31,7 @@ fn establishes_then_reports_every_kind_of_change_and_persists() {
     let trees = vec![WatchedTree::new(root.clone(), &["*.swp".into()]).unwrap()];
 
     let mut store = Store::open(&db).unwrap();
-    let first = reconcile(&mut store, &trees, false, true).unwrap();
+    let first = reconcile(&mut store, &trees, false, true, &Hashing::new(&trees, None)).unwrap();
     assert!(first.established && first.changes.is_empty());
     assert_eq!(first.files, 5, "root, sub, a, sub/b, gone; *.swp excluded");
     drop(store);
@@ -44,7 +45,7 @@ fn establishes_then_reports_every_kind_of_change_and_persists() {
 
     // A new process, as after a restart: the baseline is on disk.
     let mut store = Store::open(&db).unwrap();
-    let second = reconcile(&mut store, &trees, false, true).unwrap();
+    let second = reconcile(&mut store, &trees, false, true, &Hashing::new(&trees, None)).unwrap();
     let p = |s: &str| root.join(s).to_string_lossy().into_owned();
     let mut want = vec![
         (ChangeKind::Modified, p("a")),
@@ -92,11 +93,13 @@ fn establishes_then_reports_every_kind_of_change_and_persists() {
     // The non-UTF-8 name is stored byte-exact.
     assert!(store.get(odd.as_os_str().as_bytes()).unwrap().is_some());
     // And nothing is reported twice.
-    assert!(reconcile(&mut store, &trees, false, true)
-        .unwrap()
-        .changes
-        .iter()
-        .all(|c| c.path() == root.as_os_str().as_bytes() || c.path() == p("sub").as_bytes()));
+    assert!(
+        reconcile(&mut store, &trees, false, true, &Hashing::new(&trees, None))
+            .unwrap()
+            .changes
+            .iter()
+            .all(|c| c.path() == root.as_os_str().as_bytes() || c.path() == p("sub").as_bytes())
+    );
 }
 
 #[test]
@@ -145,8 +148,8 @@ fn child_unprivileged_reconcile() {
     let root = dir.join("w");
     let trees = vec![WatchedTree::new(root.clone(), &[]).unwrap()];
     let mut store = Store::open(&dir.join("b.sqlite")).unwrap();
-    let first = reconcile(&mut store, &trees, false, true).unwrap();
-    let second = reconcile(&mut store, &trees, false, true).unwrap();
+    let first = reconcile(&mut store, &trees, false, true, &Hashing::new(&trees, None)).unwrap();
+    let second = reconcile(&mut store, &trees, false, true, &Hashing::new(&trees, None)).unwrap();
     let unreadable = first
         .issues
         .iter()

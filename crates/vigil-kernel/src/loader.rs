@@ -120,6 +120,28 @@ pub struct LoadedObject {
     links: Vec<(String, Link)>,
 }
 
+impl Drop for LoadedObject {
+    fn drop(&mut self) {
+        release(std::mem::take(&mut self.links));
+    }
+}
+
+/// Closes links all at once: each detach waits for an RCU grace period,
+/// and waits that overlap share one. Closed one after another, the
+/// hundred-odd tracepoint links of a full agent held its exit for seconds.
+fn release(links: Vec<(String, Link)>) {
+    std::thread::scope(|s| {
+        for (name, link) in links {
+            let spawned = std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn_scoped(s, move || drop(link));
+            if let Err(e) = spawned {
+                tracing::debug!("{name}: detached in turn ({e})");
+            }
+        }
+    });
+}
+
 fn base_name(name: &str) -> &str {
     name.strip_suffix(LEGACY_SUFFIX).unwrap_or(name)
 }
@@ -325,13 +347,17 @@ impl LoadedObject {
 
     /// Detaches every program; maps stay readable.
     pub fn detach(&mut self) {
-        self.links.clear();
+        release(std::mem::take(&mut self.links));
     }
 
     /// Detaches `base` (a program needed only for a while); it stays
     /// loaded.
     pub fn detach_program(&mut self, base: &str) {
-        self.links.retain(|(name, _)| base_name(name) != base);
+        let (gone, kept) = std::mem::take(&mut self.links)
+            .into_iter()
+            .partition(|(name, _)| base_name(name) == base);
+        self.links = kept;
+        release(gone);
         for s in &mut self.programs {
             if base_name(&s.name) == base && s.state == ProgramState::Attached {
                 s.state = ProgramState::Loaded;

@@ -69,7 +69,7 @@ fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
     };
     let mut v = vec![
         e("created", "created", "open_write"),
-        e("m", "modified", "write"),
+        e("m", "modified", "append"),
         e("t", "modified", "truncate"),
         e("c", "attributes_modified", "chmod"),
         e("o", "attributes_modified", "chown"),
@@ -153,7 +153,7 @@ pub fn workload_script(cases: &[FimCase]) -> String {
 fn fanotify_op(op: &'static str) -> &'static str {
     match op {
         "open_write" | "link" | "symlink" => "create",
-        "write" | "truncate" => "modify",
+        "write" | "append" | "truncate" => "modify",
         "chmod" | "chown" | "setxattr" | "removexattr" => "attrib",
         other => other,
     }
@@ -166,7 +166,12 @@ fn as_seen_by(
     backend: &str,
 ) -> (PathBuf, &'static str, &'static [&'static str]) {
     if backend != "fanotify" {
-        return (e.path.clone(), e.op, &["kernel"]);
+        // Only the syscall tracepoints see a write's position.
+        let op = match (backend, e.op) {
+            ("lsm" | "fentry", "append") => "write",
+            (_, op) => op,
+        };
+        return (e.path.clone(), op, &["kernel"]);
     }
     // Inode marks see changes through any mount; the path is the tree's.
     let path = case.tree.join(e.path.file_name().unwrap_or_default());

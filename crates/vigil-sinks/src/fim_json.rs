@@ -228,6 +228,15 @@ pub fn write_change(
             }
         }
     }
+    // How the new content was (or was not) hashed.
+    if let Some(h) = c.and_then(|c| c.new.as_ref()).map(|r| &r.hashes) {
+        if let Some(why) = h.skipped {
+            w.str("hash_skipped", why.as_str());
+        }
+        if let Some(at) = h.resumed_at {
+            w.num("hash_resumed_at", at.get());
+        }
+    }
     if let Some(c) = c.filter(|c| c.kind == ChangeKind::Modified) {
         let names: Vec<&str> = c
             .delta

@@ -27,6 +27,12 @@ pub struct FimFigures {
     pub changes: Vec<(&'static str, u64)>,
     pub files: u64,
     pub live: bool,
+    /// Bytes hashing read: (how, bytes), how being "full" or "resumed".
+    pub hashed_bytes: [(&'static str, u64); 2],
+    /// Files hashed past their saved state (appends).
+    pub resumed_files: u64,
+    /// (reason, files) not hashed.
+    pub hash_skipped: Vec<(&'static str, u64)>,
     /// Where live changes come from: lsm, fentry, tracepoint, fanotify
     /// (degraded), or scans (none).
     pub backend: String,
@@ -44,6 +50,9 @@ impl FimFigures {
             changes: actions.iter().map(|a| (*a, 0)).collect(),
             files: 0,
             live: backend != "scans",
+            hashed_bytes: [("full", 0), ("resumed", 0)],
+            resumed_files: 0,
+            hash_skipped: Vec::new(),
             backend: backend.to_string(),
         }
     }
@@ -77,6 +86,21 @@ impl FimFigures {
             ),
             Family::counter("vigil_fim_changes", "FIM changes reported, by action")
                 .with_each("action", rows(&self.changes)),
+            Family::counter(
+                "vigil_fim_hashed_bytes",
+                "Bytes read for content hashes: whole files, or only past a saved state (appends)",
+            )
+            .with_each("how", rows(&self.hashed_bytes)),
+            Family::counter(
+                "vigil_fim_hash_resumed_files",
+                "Files hashed from their saved SHA-256 state, reading only what was appended",
+            )
+            .with(&[], self.resumed_files as f64),
+            Family::counter(
+                "vigil_fim_hash_skipped_files",
+                "Files not hashed, by reason (size, cpu_budget, stopping)",
+            )
+            .with_each("reason", rows(&self.hash_skipped)),
             Family::gauge("vigil_fim_files", "Entries in the FIM baseline")
                 .with(&[], self.files as f64),
             Family::gauge(

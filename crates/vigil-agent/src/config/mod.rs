@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 use vigil_event::Backend;
+use vigil_fim::hash::limits::{parse_cpu_share, parse_rate, parse_size};
+use vigil_fim::hash::HashLimits;
 use vigil_fim::live::Timing;
 use vigil_fim::tree::{hash_choice, TreeChoices, TreeDefaults};
 use vigil_kernel::sensitive::SensitivePattern;
@@ -179,6 +181,9 @@ fn choices(o: &TreeOptions) -> TreeChoices {
         attributes: o.attributes,
         recursive: o.recursive,
         exclude: o.exclude.clone(),
+        max_hash_size: o.max_hash_size.clone(),
+        scan_hash_rate: o.scan_hash_rate.clone(),
+        live_hash_cpu: o.live_hash_cpu.clone(),
     }
 }
 
@@ -216,7 +221,22 @@ fn fim(l: &Layers<'_>) -> Result<FimSpec, String> {
     };
     let hashes = l.get("fim.defaults.hash", |r| &r.fim.defaults.hash)?;
     hash_choice(hashes.value).map_err(|e| hashes.fail(e))?;
+    let size = l.get("fim.defaults.max_hash_size", |r| {
+        &r.fim.defaults.max_hash_size
+    })?;
+    let rate = l.get("fim.defaults.scan_hash_rate", |r| {
+        &r.fim.defaults.scan_hash_rate
+    })?;
+    let cpu = l.get("fim.defaults.live_hash_cpu", |r| {
+        &r.fim.defaults.live_hash_cpu
+    })?;
+    let limits = HashLimits {
+        max_size: parse_size(size.value).map_err(|e| size.fail(e))?,
+        scan_rate: parse_rate(rate.value).map_err(|e| rate.fail(e))?,
+        live_cpu: parse_cpu_share(cpu.value).map_err(|e| cpu.fail(e))?,
+    };
     let defaults = TreeDefaults {
+        limits,
         hashes: hashes.value.clone(),
         content: d(|o| o.content, "content")?,
         attributes: d(|o| o.attributes, "attributes")?,

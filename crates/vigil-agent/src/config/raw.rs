@@ -68,6 +68,9 @@ pub struct Defaults {
     pub attributes: Option<bool>,
     pub recursive: Option<bool>,
     pub exclude: Option<Vec<String>>,
+    pub max_hash_size: Key<String>,
+    pub scan_hash_rate: Key<String>,
+    pub live_hash_cpu: Key<String>,
 }
 
 /// A tree's own choices; unset ones come from `[fim.defaults]`. (No
@@ -81,6 +84,9 @@ pub struct TreeOptions {
     pub attributes: Option<bool>,
     pub recursive: Option<bool>,
     pub exclude: Option<Vec<String>>,
+    pub max_hash_size: Option<String>,
+    pub scan_hash_rate: Option<String>,
+    pub live_hash_cpu: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

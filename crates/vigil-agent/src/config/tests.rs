@@ -135,4 +135,41 @@ fn errors_name_key_and_line() {
         e.contains("fim.defaults.hash") && e.contains("line 3") && e.contains("crc32"),
         "{e}"
     );
+    let e = err("[fim.defaults]\nmax_hash_size = \"big\"\n");
+    assert!(
+        e.contains("fim.defaults.max_hash_size") && e.contains("line 2") && e.contains("big"),
+        "{e}"
+    );
+    let e = err("[fim.defaults]\n\nscan_hash_rate = \"50MiB\"\n");
+    assert!(
+        e.contains("fim.defaults.scan_hash_rate")
+            && e.contains("line 3")
+            && e.contains("per second"),
+        "{e}"
+    );
+    let e = err("[[fim.tree]]\npath = \"/srv\"\nlive_hash_cpu = \"half\"\n");
+    assert!(
+        e.contains("fim.tree") && e.contains("live_hash_cpu") && e.contains("half"),
+        "{e}"
+    );
+}
+
+#[test]
+fn hash_limits_come_from_the_defaults_and_each_tree_can_override_them() {
+    let c = parse(
+        "[fim.defaults]\nscan_hash_rate = \"50MiB/s\"\n\
+         [[fim.tree]]\npath = \"/var/log\"\nmax_hash_size = \"unlimited\"\nlive_hash_cpu = \"20%\"\n\
+         [[fim.tree]]\npath = \"/etc\"\n",
+        "f.toml",
+    )
+    .unwrap();
+    let (log, etc) = (&c.fim.trees[0].limits, &c.fim.trees[1].limits);
+    assert_eq!(
+        (log.max_size, log.scan_rate, log.live_cpu),
+        (None, Some(50 << 20), Some(0.2))
+    );
+    assert_eq!(
+        (etc.max_size, etc.scan_rate, etc.live_cpu),
+        (Some(1 << 30), Some(50 << 20), Some(0.5))
+    );
 }

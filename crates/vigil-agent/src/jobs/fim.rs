@@ -7,11 +7,13 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use vigil_enrich::{Enriched, Enricher};
 use vigil_event::{Backend, FimEvent};
+use vigil_fim::hash::{HashSkip, Hashing};
 use vigil_fim::live::{LiveChange, LiveFim, Timing};
 use vigil_fim::reconcile::{reconcile, Reconciled};
 use vigil_fim::scan::ScanIssue;
@@ -137,11 +139,14 @@ pub fn pass(
     trees: &[WatchedTree],
     progress: bool,
     apply: bool,
+    hashing: &Hashing,
 ) -> Result<Reconciled> {
     let t = Instant::now();
-    let r = reconcile(store, trees, progress, apply)?;
+    let r = reconcile(store, trees, progress, apply, hashing)?;
     report_issues(&r.issues);
-    if r.established {
+    if r.cancelled {
+        tracing::info!("scan given up: stopping (the baseline is left as it was)");
+    } else if r.established {
         tracing::info!(
             "baseline established in {}: {} files, {} MiB hashed in {:.1}s",
             store.path().display(),
@@ -192,6 +197,7 @@ pub struct FimJob {
     metrics: Option<Published>,
     host: String,
     writer: JsonWriter,
+    hashing: Hashing,
 }
 
 /// What a scan was for, as the metrics count it.
@@ -207,6 +213,7 @@ impl FimJob {
         plan: &FimPlan,
         spec: &FimSpec,
         metrics: Option<Published>,
+        stop: Arc<AtomicBool>,
     ) -> Result<Self> {
         let (trees, aliases) = spec.resolve_roots();
         let store = Store::open(&spec.baseline)?;
@@ -229,7 +236,11 @@ impl FimJob {
             Ok(opened) => (
                 Some(Live {
                     source: opened.source,
-                    pipeline: LiveFim::new(spec.timing),
+                    pipeline: {
+                        let mut p = LiveFim::new(spec.timing);
+                        p.note_mapped(&trees);
+                        p
+                    },
                     enricher: Enricher::new(),
                     events: Vec::new(),
                     checked: Instant::now(),
@@ -245,7 +256,8 @@ impl FimJob {
         };
         let backend = live.as_ref().map_or("scans", |l| l.source.backend().name());
         let figures = FimFigures::new(&TRIGGERS, &fim_json::ACTIONS, backend);
-        let job = Self {
+        let hashing = Hashing::new(&trees, Some(stop));
+        let mut job = Self {
             trees,
             store,
             live,
@@ -256,6 +268,7 @@ impl FimJob {
             metrics,
             host: vigil_sinks::hostname(),
             writer: JsonWriter::new(),
+            hashing,
         };
         job.publish();
         Ok(job)
@@ -281,16 +294,37 @@ impl FimJob {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.count_hashing();
         if let Some(m) = &self.metrics {
             m.update(|s| s.fim = self.figures.families());
         }
     }
 
-    /// A reconcile pass whose changes are written and counted.
-    fn scan(&mut self, out: &mut Output, trigger: Trigger) -> Result<()> {
+    /// Hashing's counters, into the figures.
+    fn count_hashing(&mut self) {
+        let c = &self.hashing.counts;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        self.figures.hashed_bytes = [
+            ("full", get(&c.full_bytes)),
+            ("resumed", get(&c.resumed_bytes)),
+        ];
+        self.figures.resumed_files = get(&c.resumed_files);
+        self.figures.hash_skipped = HashSkip::ALL
+            .iter()
+            .zip(&c.skipped)
+            .map(|(s, n)| (s.as_str(), get(n)))
+            .collect();
+    }
+
+    /// A reconcile pass whose changes are written and counted. False: it
+    /// was given up (the agent is stopping).
+    fn scan(&mut self, out: &mut Output, trigger: Trigger) -> Result<bool> {
         let t = Instant::now();
-        let r = pass(&mut self.store, &self.trees, false, true)?;
+        let r = pass(&mut self.store, &self.trees, false, true, &self.hashing)?;
+        if r.cancelled {
+            return Ok(false);
+        }
         let secs = t.elapsed().as_secs_f64();
         emit(out, &self.trees, &r, trigger)?;
         self.figures.observe_scan(trigger.name(), secs);
@@ -299,7 +333,7 @@ impl FimJob {
             self.figures.count_change(fim_json::action(Some(c), None));
         }
         self.publish();
-        Ok(())
+        Ok(true)
     }
 
     /// Runs until `stop` or `deadline`.
@@ -309,7 +343,9 @@ impl FimJob {
         stop: &AtomicBool,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        self.scan(out, Trigger::Startup)?;
+        if !self.scan(out, Trigger::Startup)? {
+            return Ok(());
+        }
         if let Some(b) = self.backend() {
             eprintln!("vigil: FIM live: kernel hooks attached ({b})");
         }
@@ -353,15 +389,22 @@ impl FimJob {
             live.pipeline
                 .hint(&ev, enriched, &self.store, &self.trees, now);
         }
-        let changes = live.pipeline.due(&mut self.store, &self.trees, now, all)?;
-        let mut lost = live.pipeline.take_unplaced();
+        // Losses are looked for before anything is confirmed: a lost event
+        // may have been a write inside a file that otherwise looks
+        // appended to.
+        let check = live.source.check().map_err(anyhow::Error::msg)?;
+        let mut lost = false;
+        if let Some(l) = &check.lost {
+            tracing::warn!("FIM {l}; rescanning every tree");
+            live.pipeline.distrust_appends();
+            lost = true;
+        }
+        let changes = live
+            .pipeline
+            .due(&mut self.store, &self.trees, &self.hashing, now, all)?;
+        lost |= live.pipeline.take_unplaced();
         if now - live.checked >= Duration::from_secs(1) || all {
             live.checked = now;
-            let check = live.source.check().map_err(anyhow::Error::msg)?;
-            if let Some(l) = &check.lost {
-                tracing::warn!("FIM {l}; rescanning every tree");
-                lost = true;
-            }
             if check.counts.who_incomplete > live.who_incomplete {
                 tracing::warn!(
                     "FIM: {} events so far reported without the process's exe and cwd (strings no longer known)",
@@ -369,6 +412,7 @@ impl FimJob {
                 );
                 live.who_incomplete = check.counts.who_incomplete;
             }
+            self.count_hashing();
             if let Some(m) = &self.metrics {
                 m.update(|s| {
                     s.agent.set_source(check.counts);

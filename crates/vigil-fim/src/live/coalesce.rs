@@ -17,6 +17,9 @@ pub struct Hint<W> {
     pub who: W,
     /// For the target of a rename: where it came from.
     pub renamed_from: Option<Vec<u8>>,
+    /// The operation left the file's old bytes as they were (an append,
+    /// an attribute change, an open without O_TRUNC).
+    pub keeps_old_bytes: bool,
 }
 
 /// Hints gathered for one path.
@@ -28,6 +31,9 @@ pub struct Pending<W> {
     /// The last one's who-data.
     pub who: W,
     pub renamed_from: Option<Vec<u8>>,
+    /// Every hint merged kept the old bytes: the file's saved hash state
+    /// may be resumed from.
+    pub appended: bool,
 }
 
 pub struct Coalescer<W> {
@@ -70,6 +76,7 @@ impl<W> Coalescer<W> {
                 if h.renamed_from.is_some() {
                     p.renamed_from = h.renamed_from;
                 }
+                p.appended &= h.keeps_old_bytes;
             }
             None => {
                 self.pending.insert(
@@ -80,6 +87,7 @@ impl<W> Coalescer<W> {
                         count: h.count,
                         ops: BTreeSet::from([h.op]),
                         who: h.who,
+                        appended: h.keeps_old_bytes && h.renamed_from.is_none(),
                         renamed_from: h.renamed_from,
                     },
                 );
@@ -103,6 +111,14 @@ impl<W> Coalescer<W> {
         out
     }
 
+    /// Something may have been missed: no pending change is trusted to
+    /// have kept its old bytes.
+    pub fn distrust_appends(&mut self) {
+        for p in self.pending.values_mut() {
+            p.appended = false;
+        }
+    }
+
     /// Removes and returns the pending entry of `path`, if any.
     pub fn take(&mut self, path: &[u8]) -> Option<Pending<W>> {
         self.pending.remove(path)
@@ -123,6 +139,7 @@ mod tests {
             count: 1,
             who,
             renamed_from: None,
+            keeps_old_bytes: false,
         };
         c.add(hint("modify", 42), t0);
         c.add_deferred(hint("close_write", 51), t0);
@@ -154,6 +171,7 @@ mod tests {
                     count: 1,
                     who: i,
                     renamed_from: None,
+                    keeps_old_bytes: false,
                 },
                 t0,
             );
@@ -165,6 +183,7 @@ mod tests {
                 count: 1,
                 who: 7777,
                 renamed_from: None,
+                keeps_old_bytes: false,
             },
             t0,
         );
@@ -187,10 +206,48 @@ mod tests {
                     count: 1,
                     who: 0,
                     renamed_from: None,
+                    keeps_old_bytes: false,
                 },
                 t0 + Duration::from_millis(ms),
             );
         }
         assert_eq!(c.due(t0 + Duration::from_millis(560), false).len(), 1);
+    }
+
+    #[test]
+    fn one_hint_that_may_touch_old_bytes_spoils_the_append() {
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_secs(5));
+        let t0 = Instant::now();
+        let hint = |path: &[u8], op, keeps| Hint {
+            path: path.to_vec(),
+            op,
+            count: 1,
+            who: 0u32,
+            renamed_from: None,
+            keeps_old_bytes: keeps,
+        };
+        c.add(hint(b"/log/a", "append", true), t0);
+        c.add(hint(b"/log/a", "chmod", true), t0);
+        c.add(hint(b"/log/b", "append", true), t0);
+        c.add(hint(b"/log/b", "write", false), t0);
+        c.add(hint(b"/log/b", "append", true), t0);
+        c.add(hint(b"/log/c", "append", true), t0);
+        c.distrust_appends();
+        c.add(hint(b"/log/d", "append", true), t0);
+        c.add(hint(b"/log/d", "chmod", true), t0);
+        let due = c.due(t0, true);
+        let appended: Vec<(&[u8], bool)> = due
+            .iter()
+            .map(|(k, p)| (k.as_slice(), p.appended))
+            .collect();
+        assert_eq!(
+            appended,
+            [
+                (&b"/log/a"[..], false),
+                (&b"/log/b"[..], false),
+                (&b"/log/c"[..], false),
+                (&b"/log/d"[..], true)
+            ]
+        );
     }
 }

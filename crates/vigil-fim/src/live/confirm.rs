@@ -6,6 +6,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
+use crate::hash::Hashing;
 use crate::reconcile::{classify, Change};
 use crate::record::FileRecord;
 use crate::scan::{observe, ScanIssue};
@@ -24,18 +25,23 @@ pub enum Confirmed {
 }
 
 /// Observes `path` and compares it with the baseline; the baseline takes
-/// the new state.
+/// the new state. `appended`: every change since the baseline record was
+/// taken is known to have landed past its end, so its saved hash state
+/// may be resumed from.
 pub fn confirm(
     store: &mut Store,
     trees: &[WatchedTree],
     path: &[u8],
+    hashing: &Hashing,
+    appended: bool,
 ) -> Result<Confirmed, StoreError> {
     let p = std::path::Path::new(OsStr::from_bytes(path));
     let Some(tree) = tree_for(trees, p) else {
         return Ok(Confirmed::Nothing);
     };
     let old = store.get(path)?;
-    let new = match observe(p, tree.hashes) {
+    let resume_from = old.as_ref().filter(|_| appended);
+    let new = match observe(p, tree, hashing, resume_from) {
         Ok(n) => n,
         // Exists but cannot be read: keep the baseline, report nothing.
         Err(ScanIssue::Unreadable(..)) | Err(ScanIssue::Unlistable(..)) => {
@@ -62,6 +68,7 @@ pub fn move_subtree(
     trees: &[WatchedTree],
     from: &[u8],
     to: &[u8],
+    hashing: &Hashing,
 ) -> Result<u64, StoreError> {
     let mut prefix = from.to_vec();
     prefix.push(b'/');
@@ -80,7 +87,7 @@ pub fn move_subtree(
         path: dest,
         ..tree.clone()
     };
-    let scanned = crate::scan::scan(std::slice::from_ref(&sub), false);
+    let scanned = crate::scan::scan(std::slice::from_ref(&sub), false, hashing);
     store.apply(&scanned.records, &gone)?;
     Ok(scanned.records.len() as u64)
 }

@@ -5,7 +5,7 @@
 //! process is gone (a tmpfs mapping's writes leave the mtime alone).
 //! The change is reported with the mapper's who-data.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::store::Store;
+use crate::tree::{tree_for, WatchedTree};
 
 /// Mapped files followed at once; beyond, the periodic scan covers them.
 const MAX: usize = 4096;
@@ -48,6 +49,11 @@ impl<W: Clone> Mappings<W> {
         self.by_path.insert(path, Mapping { pid, who, next });
     }
 
+    /// Whether a process is known to have `path` mapped shared and writable.
+    pub fn covers(&self, path: &[u8]) -> bool {
+        self.by_path.contains_key(path)
+    }
+
     /// The files to look at again now, with their mapper's who-data.
     pub fn due(&mut self, store: &Store, now: Instant) -> Vec<(Vec<u8>, W)> {
         let mut out = Vec::new();
@@ -65,6 +71,40 @@ impl<W: Clone> Mappings<W> {
         });
         out
     }
+}
+
+/// The files of `trees` that some process has mapped shared and writable
+/// now, from every process's /proc/PID/maps.
+pub fn mapped_now(trees: &[WatchedTree]) -> HashSet<Vec<u8>> {
+    let mut found = HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for p in procs.flatten() {
+        if !p.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Ok(maps) = std::fs::read(p.path().join("maps")) else {
+            continue;
+        };
+        for line in maps.split(|&b| b == b'\n') {
+            // "start-end perms offset dev inode   path"
+            let mut fields = line.splitn(6, |&b| b == b' ');
+            let perms = fields.nth(1).unwrap_or_default();
+            let path = fields
+                .nth(3)
+                .map(|p| p.trim_ascii_start())
+                .unwrap_or_default();
+            if perms.get(1) != Some(&b'w') || perms.get(3) != Some(&b's') || !path.starts_with(b"/")
+            {
+                continue;
+            }
+            if tree_for(trees, Path::new(OsStr::from_bytes(path))).is_some() {
+                found.insert(path.to_vec());
+            }
+        }
+    }
+    found
 }
 
 /// Whether `path`'s mtime or size differ from its baseline record.

@@ -12,7 +12,7 @@ mod mappings;
 mod place;
 mod real_dir;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -26,6 +26,7 @@ pub use mappings::Mappings;
 pub use place::untruncate;
 pub use real_dir::RealDirs;
 
+use crate::hash::Hashing;
 use crate::reconcile::Change;
 use crate::record::FileType;
 use crate::store::{Store, StoreError};
@@ -73,8 +74,24 @@ pub struct LiveChange<E> {
 pub struct LiveFim<E> {
     coalescer: Coalescer<Carried<E>>,
     mappings: Mappings<Carried<E>>,
+    /// Files some process had mapped shared and writable before the hooks
+    /// were attached: writes through those mappings are never seen.
+    mapped_before: HashSet<Vec<u8>>,
     real_dirs: RealDirs,
     unplaced: bool,
+}
+
+/// Whether `ev` left the file's old bytes as they were, so a hash may
+/// resume past them. io_uring requests are not looked into.
+fn keeps_old_bytes(ev: &FimEvent) -> bool {
+    if ev.via == Via::IoUring {
+        return false;
+    }
+    match ev.op {
+        FimOp::Append | FimOp::Chmod | FimOp::Chown | FimOp::SetXattr | FimOp::RemoveXattr => true,
+        FimOp::OpenWrite => ev.flags & libc::O_TRUNC as u32 == 0,
+        _ => false,
+    }
 }
 
 impl<E: Clone> LiveFim<E> {
@@ -82,9 +99,22 @@ impl<E: Clone> LiveFim<E> {
         Self {
             coalescer: Coalescer::new(timing.quiet, timing.max_delay),
             mappings: Mappings::new(timing.max_delay),
+            mapped_before: HashSet::new(),
             real_dirs: RealDirs::default(),
             unplaced: false,
         }
+    }
+
+    /// Notes the files of `trees` mapped shared and writable right now:
+    /// their hashes are never resumed. Called once the hooks are attached.
+    pub fn note_mapped(&mut self, trees: &[WatchedTree]) {
+        self.mapped_before = mappings::mapped_now(trees);
+    }
+
+    /// Events may have been lost: nothing pending is trusted to be an
+    /// append.
+    pub fn distrust_appends(&mut self) {
+        self.coalescer.distrust_appends();
     }
 
     /// True once after a change could not be placed on a baseline path:
@@ -133,6 +163,7 @@ impl<E: Clone> LiveFim<E> {
             count: 1 + u64::from(ev.suppressed),
             who,
             renamed_from,
+            keeps_old_bytes: keeps_old_bytes(ev),
         };
         let mut hints = Vec::new();
         match ev.op {
@@ -171,6 +202,7 @@ impl<E: Clone> LiveFim<E> {
                         count: 0,
                         who: h.who.clone(),
                         renamed_from: None,
+                        keeps_old_bytes: false,
                     },
                     now,
                 );
@@ -195,6 +227,7 @@ impl<E: Clone> LiveFim<E> {
         &mut self,
         store: &mut Store,
         trees: &[WatchedTree],
+        hashing: &Hashing,
         now: Instant,
         all: bool,
     ) -> Result<Vec<LiveChange<E>>, StoreError> {
@@ -206,6 +239,7 @@ impl<E: Clone> LiveFim<E> {
                     count: 0,
                     who,
                     renamed_from: None,
+                    keeps_old_bytes: false,
                 },
                 now,
             );
@@ -224,10 +258,10 @@ impl<E: Clone> LiveFim<E> {
             let Some(p) = due.remove(&path) else { continue };
             let from = p.renamed_from.clone().unwrap_or_default();
             let src = due.remove(&from).or_else(|| self.coalescer.take(&from));
-            out.extend(self.flush(store, trees, path, p, src)?);
+            out.extend(self.flush(store, trees, hashing, path, p, src)?);
         }
         for (path, p) in due {
-            out.extend(self.flush(store, trees, path, p, None)?);
+            out.extend(self.flush(store, trees, hashing, path, p, None)?);
         }
         Ok(out)
     }
@@ -236,6 +270,7 @@ impl<E: Clone> LiveFim<E> {
         &mut self,
         store: &mut Store,
         trees: &[WatchedTree],
+        hashing: &Hashing,
         path: Vec<u8>,
         p: Pending<Carried<E>>,
         source: Option<Pending<Carried<E>>>,
@@ -269,12 +304,13 @@ impl<E: Clone> LiveFim<E> {
                         ..p.who.clone()
                     },
                     renamed_from: None,
+                    keeps_old_bytes: false,
                 };
                 self.coalescer.add(again, Instant::now());
                 previous = None;
             } else {
                 if old.as_ref().is_some_and(|o| o.file_type == FileType::Dir) {
-                    move_subtree(store, trees, from, &path)?;
+                    move_subtree(store, trees, from, &path, hashing)?;
                 }
                 if old.is_some() {
                     store.apply(&[], std::slice::from_ref(from))?;
@@ -283,7 +319,9 @@ impl<E: Clone> LiveFim<E> {
         }
         ops.sort_unstable();
         ops.dedup();
-        let change = match confirm(store, trees, &path)? {
+        let appended =
+            p.appended && !self.mappings.covers(&path) && !self.mapped_before.contains(&path);
+        let change = match confirm(store, trees, &path, hashing, appended)? {
             Confirmed::Change(c) => Some(*c),
             Confirmed::Transient => None,
             Confirmed::Nothing => return Ok(None),

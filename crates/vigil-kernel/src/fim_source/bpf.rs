@@ -70,15 +70,14 @@ fn path_syscalls() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 const OPEN_SYSCALLS: &[&str] = &["open", "creat", "openat", "openat2"];
-/// Content writes, hooked at entry (fd is the first argument of each).
-const WRITE_SYSCALLS: &[&str] = &[
-    "write",
-    "pwrite64",
-    "writev",
-    "pwritev",
-    "pwritev2",
-    "sendfile64",
-];
+/// Content writes, hooked at entry (fd is the first argument of each),
+/// by how their position is known: the file's, an argument, or either.
+const WRITE_SYSCALLS: &[&str] = &["write", "writev"];
+const PWRITE_SYSCALLS: &[&str] = &["pwrite64", "pwritev"];
+const PWRITEV2_SYSCALLS: &[&str] = &["pwritev2"];
+const WRITE_ANY_SYSCALLS: &[&str] = &["sendfile64"];
+/// O_APPEND cleared: writes after it are no longer appends.
+const SETFL_SYSCALLS: &[&str] = &["fcntl"];
 /// Content writes whose file is the third argument.
 const WRITE_OUT_SYSCALLS: &[&str] = &["copy_file_range", "splice"];
 const TRUNCATE_SYSCALLS: &[&str] = &["ftruncate", "fallocate"];
@@ -389,6 +388,10 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
     }
     for (group, list) in [
         ("fim_write", WRITE_SYSCALLS),
+        ("fim_pwrite", PWRITE_SYSCALLS),
+        ("fim_pwritev2", PWRITEV2_SYSCALLS),
+        ("fim_write_any", WRITE_ANY_SYSCALLS),
+        ("fim_setfl", SETFL_SYSCALLS),
         ("fim_write_out", WRITE_OUT_SYSCALLS),
         ("fim_ftruncate", TRUNCATE_SYSCALLS),
         ("fim_mmap", MMAP_SYSCALLS),

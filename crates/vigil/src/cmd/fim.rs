@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use vigil_agent::jobs::fim;
+use vigil_fim::hash::Hashing;
 use vigil_fim::reconcile::LAST_SCAN;
 use vigil_fim::store::Store;
 use vigil_sinks::fim_json::Trigger;
@@ -18,7 +19,13 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
             let spec = crate::cmd::load(target)?.fim;
             let (trees, _) = spec.resolve_roots();
             let mut store = Store::open(&spec.baseline)?;
-            let r = fim::pass(&mut store, &trees, std::io::stderr().is_terminal(), true)?;
+            let r = fim::pass(
+                &mut store,
+                &trees,
+                std::io::stderr().is_terminal(),
+                true,
+                &Hashing::new(&trees, None),
+            )?;
             let mut out = match events_out {
                 Some(p) => Output::file(p).map_err(anyhow::Error::msg)?,
                 None => Output::stdout(),
@@ -44,7 +51,13 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
             let store = existing(&spec.baseline)?;
             let (trees, _) = spec.resolve_roots();
             let mut store = store;
-            let r = fim::pass(&mut store, &trees, std::io::stderr().is_terminal(), false)?;
+            let r = fim::pass(
+                &mut store,
+                &trees,
+                std::io::stderr().is_terminal(),
+                false,
+                &Hashing::new(&trees, None),
+            )?;
             fim::emit(&mut Output::stdout(), &trees, &r, Trigger::Manual)?;
             eprintln!(
                 "vigil: {} changes since the baseline (baseline not updated)",
