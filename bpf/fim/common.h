@@ -79,6 +79,10 @@ struct fim_recent_key {
 	__u64 inode;
 	__u32 tgid;
 	__u32 op;
+	/* Writes merge only with writes to the same leaves: user space
+	 * rehashes the leaves the first one names. */
+	__u32 leaf_lo;
+	__u32 leaf_hi;
 };
 
 struct fim_recent {

@@ -42,6 +42,8 @@ static __always_inline struct vigil_fim_event *fim_begin(__u32 op)
 	ev->name_len = 0;
 	ev->who_seq = 0;
 	ev->via = VIGIL_VIA_SYSCALL;
+	ev->leaf_lo = VIGIL_FIM_LEAF_NONE;
+	ev->leaf_hi = VIGIL_FIM_LEAF_NONE;
 	ev->_pad = 0;
 	return ev;
 }
@@ -199,18 +201,38 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 	return err;
 }
 
+/* The leaves a write may touch (VIGIL_FIM_LEAF_NONE: not known). */
+struct fim_span {
+	__u32 lo;
+	__u32 hi;
+};
+
+#define FIM_SPAN_UNKNOWN ((struct fim_span){ VIGIL_FIM_LEAF_NONE, VIGIL_FIM_LEAF_NONE })
+
+/* From byte `pos` for `len` bytes; len < 0: to the end of the file. */
+static __always_inline struct fim_span fim_span_at(__s64 pos, __s64 len)
+{
+	struct fim_span s = { (__u32)(pos >> VIGIL_FIM_LEAF_SHIFT), VIGIL_FIM_LEAF_NONE };
+
+	if (len >= 0)
+		s.hi = (__u32)((pos + (len > 0 ? len - 1 : 0)) >> VIGIL_FIM_LEAF_SHIFT);
+	return s;
+}
+
 /*
  * Merges repeated writes of one file by one process. Returns -1 to drop
  * this one, else how many were merged into it. Runs before any event
  * assembly: on a write burst it is the whole cost.
  */
-static __always_inline long fim_dedupe(struct file *file, __u32 op)
+static __always_inline long fim_dedupe(struct file *file, __u32 op, const struct fim_span *span)
 {
 	struct vigil_fim_config *c = fim_cfg();
 	struct fim_recent_key k = {
 		.inode = (__u64)BPF_CORE_READ(file, f_inode),
 		.tgid = bpf_get_current_pid_tgid() >> 32,
 		.op = op,
+		.leaf_lo = span->lo,
+		.leaf_hi = span->hi,
 	};
 	struct fim_recent fresh = {}, *r;
 	__u64 now = bpf_ktime_get_ns();
@@ -234,10 +256,10 @@ static __always_inline long fim_dedupe(struct file *file, __u32 op)
  * A file opened for writing, written, or truncated, from any backend.
  * `dpath`: also record the kernel's own bpf_d_path() text (path2,
  * VIGIL_PATH_DPATH), which user space checks the walk against; only where
- * the kernel allows the helper.
+ * the kernel allows the helper. `span`: where a write lands, when known.
  */
-static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath,
-				       __u16 via)
+static __always_inline int fim_file_op_at(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath,
+					  __u16 via, struct fim_span span)
 {
 	struct task_struct *task;
 	struct vigil_fim_event *ev;
@@ -251,12 +273,14 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 	task = (struct task_struct *)bpf_get_current_task();
 	if (!fim_file_tree(file, task, use_loop, &walked))
 		return 0;
-	if ((op == VIGIL_FIM_WRITE || op == VIGIL_FIM_APPEND) && (merged = fim_dedupe(file, op)) < 0)
+	if ((op == VIGIL_FIM_WRITE || op == VIGIL_FIM_APPEND) && (merged = fim_dedupe(file, op, &span)) < 0)
 		return 0;
 	ev = fim_begin(op);
 	if (!ev)
 		return 0;
 	ev->suppressed = merged;
+	ev->leaf_lo = span.lo;
+	ev->leaf_hi = span.hi;
 	ev->backend = backend;
 	ev->via = via;
 	ev->flags = BPF_CORE_READ(file, f_flags);
@@ -270,6 +294,12 @@ static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backen
 		}
 	}
 	return fim_finish(ev, off, task, use_loop);
+}
+
+static __always_inline int fim_file_op(__u32 op, struct file *file, __u16 backend, bool use_loop, bool dpath,
+				       __u16 via)
+{
+	return fim_file_op_at(op, file, backend, use_loop, dpath, via, FIM_SPAN_UNKNOWN);
 }
 
 /*

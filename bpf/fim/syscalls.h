@@ -19,47 +19,59 @@ static __always_inline int fim_fd_op(long fd, __u32 op, bool use_loop)
 }
 
 /*
- * Appends. A write is reported as VIGIL_FIM_APPEND only where it cannot
- * land inside the file's old bytes, whatever runs concurrently: user space
- * then hashes only the new bytes. Only what is certain at entry counts:
- * O_APPEND (clearing it later is itself reported, see fim_setfl), an
- * explicit position at or past the end (a truncate to below it is reported
- * on its own), RWF_APPEND. The file position of a plain write() is not
- * used: another thread sharing the file can lseek() it after this runs.
+ * Where a write lands, as far as it is certain at entry whatever runs
+ * concurrently. VIGIL_FIM_APPEND: never inside the file's old bytes
+ * (O_APPEND, whose clearing is itself reported, see fim_setfl; an explicit
+ * position at or past the end, a truncate below it being reported on its
+ * own; RWF_APPEND): user space hashes only the new bytes. The span: the
+ * leaves an explicit position (and length) touch, for trees that rehash
+ * leaves. The file position of a plain write() is never used: another
+ * thread sharing the file can lseek() it after this runs.
  */
 #define VIGIL_O_APPEND 02000
 #define RWF_APPEND_ 0x10
 #define F_SETFL_ 4
 
-static __always_inline __u32 fim_write_kind(struct file *file, bool append)
-{
-	return append || (BPF_CORE_READ(file, f_flags) & VIGIL_O_APPEND) ? VIGIL_FIM_APPEND : VIGIL_FIM_WRITE;
-}
-
-/* pos < 0: no position of its own (pwritev2 with -1 writes at the file's). */
-static __always_inline int fim_write_at(long fd, __s64 pos, bool append, bool use_loop)
+/*
+ * pos < 0: no position of its own (write(), pwritev2 with -1: the file's).
+ * len < 0: not known (vectored). O_APPEND or `append` (RWF_APPEND) win
+ * over any position: the kernel writes at the end.
+ */
+static __always_inline int fim_write_at(long fd, __s64 pos, __s64 len, bool append, bool use_loop)
 {
 	struct file *file = vigil_fd_file((struct task_struct *)bpf_get_current_task(), fd);
+	struct fim_span span = FIM_SPAN_UNKNOWN;
+	__s64 size;
 
 	if (!file)
 		return 0;
-	/* 64-bit arguments: every architecture these objects are built for. */
-	if (pos >= 0 && pos >= BPF_CORE_READ(file, f_inode, i_size))
+	size = BPF_CORE_READ(file, f_inode, i_size);
+	if (append || (BPF_CORE_READ(file, f_flags) & VIGIL_O_APPEND)) {
+		span = fim_span_at(size, -1);
 		append = true;
-	return fim_file_op(fim_write_kind(file, append), file, VIGIL_BACKEND_TRACEPOINT, use_loop, false,
-			   VIGIL_VIA_SYSCALL);
+	} else if (pos >= 0) {
+		/* 64-bit arguments: every architecture these objects are built for. */
+		span = fim_span_at(pos, len);
+		append = pos >= size;
+	}
+	return fim_file_op_at(append ? VIGIL_FIM_APPEND : VIGIL_FIM_WRITE, file, VIGIL_BACKEND_TRACEPOINT, use_loop,
+			      false, VIGIL_VIA_SYSCALL, span);
 }
 
 /* Attached by user space to sys_enter_{write,writev}: at the file position. */
-FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_write_at(ctx->args[0], -1, false, loop))
+FIM_TP_FLAVOURS(fim_write, struct trace_event_raw_sys_enter, fim_write_at(ctx->args[0], -1, -1, false, loop))
 
-/* Attached to sys_enter_{pwrite64,pwritev}: at args[3]. */
+/* Attached to sys_enter_pwrite64: args[2] bytes at args[3]. */
 FIM_TP_FLAVOURS(fim_pwrite, struct trace_event_raw_sys_enter,
-		fim_write_at(ctx->args[0], (__s64)ctx->args[3], false, loop))
+		fim_write_at(ctx->args[0], (__s64)ctx->args[3], (__s64)ctx->args[2], false, loop))
+
+/* Attached to sys_enter_pwritev: at args[3], for a length in the iovecs. */
+FIM_TP_FLAVOURS(fim_pwritev, struct trace_event_raw_sys_enter,
+		fim_write_at(ctx->args[0], (__s64)ctx->args[3], -1, false, loop))
 
 /* Attached to sys_enter_pwritev2: at args[3], or appending with RWF_APPEND. */
 FIM_TP_FLAVOURS(fim_pwritev2, struct trace_event_raw_sys_enter,
-		fim_write_at(ctx->args[0], (__s64)ctx->args[3], ctx->args[5] & RWF_APPEND_, loop))
+		fim_write_at(ctx->args[0], (__s64)ctx->args[3], -1, ctx->args[5] & RWF_APPEND_, loop))
 
 /* Attached to sys_enter_sendfile64: the file written is args[0], at its position. */
 FIM_TP_FLAVOURS(fim_write_any, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[0], VIGIL_FIM_WRITE, loop))

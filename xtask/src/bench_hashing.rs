@@ -6,7 +6,10 @@
 //! - the same line written at the end without O_APPEND (`dd conv=notrunc`,
 //!   whose position the hooks cannot vouch for): a full rehash, which is
 //!   what every append cost before;
-//! - `truncate -s 1T` in a tree with the default `max_hash_size`: a stat.
+//! - `truncate -s 1T` in a tree with the default `max_hash_size`: a stat;
+//! - a 4 KiB page written inside a 4 GiB file in a `localised_rehash`
+//!   tree: by `pwrite` (its leaf rehashed), and by `dd` (lseek + write,
+//!   whose position is not vouched for: the whole file read).
 //!
 //! Agent CPU is read from /proc before and after each batch of changes,
 //! and every change must come out as an event.
@@ -42,7 +45,9 @@ fn start(vigil: &Path, work: &Path) -> Result<Child, String> {
             "[output]\npath = \"{ev}\"\n[fim]\nenabled = true\nbaseline = \"{b}\"\n\
              coalesce_quiet = \"200ms\"\ncoalesce_max_delay = \"1s\"\n\
              [[fim.tree]]\npath = \"{w}\"\nmax_hash_size = \"8GiB\"\nlive_hash_cpu = \"unlimited\"\n\
-             [[fim.tree]]\npath = \"{w}/default\"\n",
+             [[fim.tree]]\npath = \"{w}/default\"\n\
+             [[fim.tree]]\npath = \"{w}/leafy\"\nhash = [\"blake3\"]\nlocalised_rehash = true\n\
+             max_hash_size = \"8GiB\"\nlive_hash_cpu = \"unlimited\"\n",
             ev = work.join("events.json").display(),
             b = work.join("b.sqlite").display(),
             w = w.display(),
@@ -117,16 +122,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let _ = fs::remove_dir_all(&work);
     let w = work.join("w");
     fs::create_dir_all(w.join("default")).map_err(|e| e.to_string())?;
+    fs::create_dir_all(w.join("leafy")).map_err(|e| e.to_string())?;
     let big = w.join("big");
-    eprintln!("writing a 4 GiB file...");
-    sh(&format!(
-        "dd if=/dev/zero of='{}' bs=4M count=1024 status=none",
-        big.display()
-    ))?;
+    let db = w.join("leafy/db");
+    eprintln!("writing two 4 GiB files...");
+    for f in [&big, &db] {
+        sh(&format!(
+            "dd if=/dev/zero of='{}' bs=4M count=1024 status=none",
+            f.display()
+        ))?;
+    }
     let mut agent = start(&vigil, &work)?;
     let pid = agent.id();
     let line = "echo 'one more line for the log' >>";
     let (mut resumed, mut full, mut sparse) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut leaf, mut whole) = (Vec::new(), Vec::new());
     let (mut events_resumed, mut events_full) = (0, 0);
     for round in 0..rounds {
         let (a, n) = per_change(pid, &work, "big", &format!("{line} '{}'", big.display()))?;
@@ -154,9 +164,33 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .first()
             .map(|e| e["vigil"]["fim"]["hash_skipped"].to_string())
             .unwrap_or_else(|| "no event".into());
+        // A page inside: where, from the shell's $RANDOM.
+        let (l, _) = per_change(
+            pid,
+            &work,
+            "leafy/db",
+            &format!(
+                "python3 -c 'import os,random; fd = os.open(\"{}\", os.O_WRONLY); \
+                 os.pwrite(fd, os.urandom(4096), random.randrange(1 << 20) * 4096)'",
+                db.display()
+            ),
+        )?;
+        let (wh, _) = per_change(
+            pid,
+            &work,
+            "leafy/db",
+            &format!(
+                "head -c 4096 /dev/urandom | dd of='{}' bs=4096 seek=$(shuf -i 0-1048575 -n 1) \
+                 conv=notrunc status=none",
+                db.display()
+            ),
+        )?;
         eprintln!(
-            "round {round}: append {a:.1} ms, end-write {f:.1} ms, 1 TiB sparse {s:.1} ms ({skipped})"
+            "round {round}: append {a:.1} ms, end-write {f:.1} ms, 1 TiB sparse {s:.1} ms ({skipped}), \
+             page by pwrite {l:.1} ms, page by dd {wh:.1} ms"
         );
+        leaf.push(l);
+        whole.push(wh);
         resumed.push(a);
         full.push(f);
         sparse.push(s);
@@ -194,11 +228,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "| `truncate -s 1T`, default max_hash_size: not hashed | {s:.1} | {} | |",
         spread(&sparse)
     );
+    let (l, wh) = (median(leaf.clone()), median(whole.clone()));
+    println!(
+        "| 4 KiB page by `pwrite`, `localised_rehash` (BLAKE3): its leaf rehashed | {l:.1} | {} | {:.4} (vs the row below) |",
+        spread(&leaf),
+        l / wh
+    );
+    println!(
+        "| 4 KiB page by `dd` (lseek + write), same tree: whole BLAKE3 read | {wh:.1} | {} | 1 |",
+        spread(&whole)
+    );
     let total = CHANGES * rounds;
     println!(
         "\nevents for {total} changes: appended {events_resumed}, full rehash {events_full} \
          (changes made while a rehash ran are merged into one event)"
     );
     let _ = fs::remove_file(&big);
+    let _ = fs::remove_file(&db);
     Ok(())
 }

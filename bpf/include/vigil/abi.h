@@ -103,6 +103,15 @@ enum vigil_fim_op {
 };
 VIGIL_KEEP_BTF(enum vigil_fim_op, fim_op);
 
+/* Where a write lands, in leaves of 1 MiB (user space keeps a BLAKE3
+ * chaining value per leaf, and the in-kernel merge keeps writes to
+ * different leaves apart). */
+enum vigil_fim_leaf {
+	VIGIL_FIM_LEAF_SHIFT = 20,
+	VIGIL_FIM_LEAF_NONE = 0xffffffffu,
+};
+VIGIL_KEEP_BTF(enum vigil_fim_leaf, fim_leaf);
+
 /* How a change was asked of the kernel. */
 enum vigil_fim_via {
 	VIGIL_VIA_SYSCALL = 0,  /* a syscall (LSM and fentry hooks cannot tell io_uring apart) */
@@ -337,8 +346,13 @@ struct vigil_fim_event {
 	 * those of this tgid's earlier event with the same sequence. */
 	__u32 who_seq;
 	__u32 via;      /* VIGIL_VIA_* */
+	/* Writes: the leaves (1 << VIGIL_FIM_LEAF_SHIFT bytes each) the write
+	 * may touch, leaf_hi VIGIL_FIM_LEAF_NONE for "to the end"; both
+	 * VIGIL_FIM_LEAF_NONE when where it lands is not known. */
+	__u32 leaf_lo;
+	__u32 leaf_hi;
 	__u32 _pad;
-	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 168: 8-aligned */
+	__u8 data[VIGIL_FIM_DATA_MAX]; /* at offset 176: 8-aligned */
 };
 VIGIL_KEEP_BTF(struct vigil_fim_event, fim_event);
 

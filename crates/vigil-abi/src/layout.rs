@@ -118,6 +118,8 @@ pub(crate) static CORE_STRUCTS: &[AbiStruct] = &[
             name_len,
             who_seq,
             via,
+            leaf_lo,
+            leaf_hi,
             _pad
         }),
     },
@@ -162,6 +164,7 @@ pub(crate) static CORE_CONSTANTS: &[AbiConst] = consts! {
         FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR,
         FIM_MMAP_WRITE = fim_op::MMAP_WRITE, FIM_APPEND = fim_op::APPEND;
     "vigil_fim_via": VIA_SYSCALL = via::SYSCALL, VIA_IO_URING = via::IO_URING;
+    "vigil_fim_leaf": FIM_LEAF_SHIFT = FIM_LEAF_SHIFT, FIM_LEAF_NONE = FIM_LEAF_NONE;
     "vigil_fim_prefix": FIM_PREFIX_TREE = FIM_PREFIX_TREE, FIM_PREFIX_ANCESTOR = FIM_PREFIX_ANCESTOR;
     "vigil_who_seq": WHO_SEQ_MASK = WHO_SEQ_MASK, WHO_CACHED = WHO_CACHED;
     "vigil_fim_backend": BACKEND_TRACEPOINT = backend::TRACEPOINT, BACKEND_FENTRY = backend::FENTRY,

@@ -187,8 +187,16 @@ pub struct FimEventFixed {
     pub who_seq: u32,
     /// `enum vigil_fim_via`.
     pub via: u32,
+    /// Writes: the leaves ([`FIM_LEAF_SHIFT`]) the write may touch;
+    /// [`FIM_LEAF_NONE`] for "to the end" (hi) or "not known" (both).
+    pub leaf_lo: u32,
+    pub leaf_hi: u32,
     pub _pad: u32,
 }
+
+/// `enum vigil_fim_leaf`: writes are placed in leaves of 1 MiB.
+pub const FIM_LEAF_SHIFT: u32 = 20;
+pub const FIM_LEAF_NONE: u32 = 0xffff_ffff;
 
 /// `fim_prefixes` values: a watched tree's path, or one of its ancestors.
 pub const FIM_PREFIX_TREE: u32 = 1;

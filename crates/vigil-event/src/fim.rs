@@ -187,6 +187,9 @@ pub struct FimEvent {
     pub below_tree: Option<Vec<u8>>,
     /// Writes the kernel merged into this one.
     pub suppressed: u32,
+    /// A write's leaves (first, last; last `None`: to the end of the
+    /// file), when where it lands is known. Merged writes share them.
+    pub leaves: Option<(u32, Option<u32>)>,
     pub path: EventPath,
     /// Rename target, link name, or symlink target (verbatim).
     pub path2: Option<EventPath>,

@@ -44,11 +44,16 @@ pub struct Hashes {
     /// which an append is hashed. Boxed: most files have none, and a
     /// scan holds every record at once.
     pub sha256_resume: Option<Box<Midstate>>,
+    /// With `localised_rehash`, for a file of more than one leaf: each
+    /// 1 MiB leaf's BLAKE3 chaining value.
+    pub blake3_leaves: Option<Box<[[u8; 32]]>>,
     /// Not hashed this time, and why (not stored).
     pub skipped: Option<HashSkip>,
     /// Read only from this offset on, past the saved state (not stored;
     /// never 0: only files of 1 MiB or more keep a state).
     pub resumed_at: Option<NonZeroU64>,
+    /// Leaves rehashed, when the others were kept (not stored).
+    pub leaves_rehashed: Option<u32>,
 }
 
 impl Hashes {

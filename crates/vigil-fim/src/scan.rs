@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::hash::Hashing;
+use crate::hash::{Hashing, Prior};
 use crate::record::{FileRecord, FileType};
 use crate::tree::{tree_for, WatchedTree};
 
@@ -38,14 +38,13 @@ pub struct ScanResult {
 }
 
 /// lstat + (for regular files) hashes: one observation of `path`, in
-/// `tree`, hashed at live pace. `resume_from`: the baseline record, when
-/// every change since it landed past its end (see [`crate::hash::file`]).
-/// `Ok(None)`: the path does not exist.
+/// `tree`, hashed at live pace, reading as little as `prior` allows (see
+/// [`crate::hash::file`]). `Ok(None)`: the path does not exist.
 pub fn observe(
     path: &Path,
     tree: &WatchedTree,
     hashing: &Hashing,
-    resume_from: Option<&FileRecord>,
+    prior: Prior<'_>,
 ) -> Result<Option<FileRecord>, ScanIssue> {
     let lstat =
         |p: &Path| crate::long_path::reach(p).and_then(|r| std::fs::symlink_metadata(r.path()));
@@ -58,7 +57,7 @@ pub fn observe(
     let choice = tree.hashes;
     if rec.file_type == FileType::File && (choice.sha256 || choice.blake3) {
         let pace = hashing.live_pace(&tree.path);
-        match hashing.hash(path, tree, &pace, resume_from) {
+        match hashing.hash(path, tree, &pace, prior) {
             Ok(h) => rec.hashes = h.hashes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ScanIssue::Unreadable(path.to_path_buf(), e.to_string())),
@@ -174,7 +173,7 @@ pub fn scan(trees: &[WatchedTree], progress: bool, hashing: &Hashing) -> ScanRes
             let tree = tree_for(trees, &path).filter(|t| t.hashes.sha256 || t.hashes.blake3);
             if let Some(tree) = tree.filter(|_| rec.file_type == FileType::File) {
                 let pace = hashing.scan_pace(&tree.path);
-                match hashing.hash(&path, tree, &pace, None) {
+                match hashing.hash(&path, tree, &pace, Prior::default()) {
                     Ok(h) => {
                         bar.inc(h.read);
                         rec.hashes = h.hashes;

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS files (
     sha256      BLOB,
     blake3      BLOB,
     xattrs      BLOB,
-    sha256_resume BLOB
+    sha256_resume BLOB,
+    blake3_leaves BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
@@ -74,18 +75,23 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
                 .get::<_, Option<Vec<u8>>>(14)?
                 .and_then(|b| Midstate::from_bytes(&b))
                 .map(Box::new),
+            blake3_leaves: r
+                .get::<_, Option<Vec<u8>>>(15)?
+                .filter(|b| b.len() % 32 == 0)
+                .map(|b| b.chunks_exact(32).map(|c| c.try_into().unwrap()).collect()),
             skipped: None,
             resumed_at: None,
+            leaves_rehashed: None,
         },
         xattrs: to_hash(r.get(13)?),
     })
 }
 
 const COLUMNS: &str =
-    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs, sha256_resume";
+    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs, sha256_resume, blake3_leaves";
 
 /// Columns added since the first release, for baselines made before them.
-const ADDED_COLUMNS: [(&str, &str); 1] = [("sha256_resume", "BLOB")];
+const ADDED_COLUMNS: [(&str, &str); 2] = [("sha256_resume", "BLOB"), ("blake3_leaves", "BLOB")];
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -200,7 +206,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut ins = tx
-                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"))
+                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))
                 .map_err(err)?;
             for r in upserts {
                 ins.execute(params![
@@ -219,6 +225,7 @@ impl Store {
                     r.hashes.blake3.map(|h| h.to_vec()),
                     r.xattrs.map(|h| h.to_vec()),
                     r.hashes.sha256_resume.as_deref().map(|m| m.to_bytes()),
+                    r.hashes.blake3_leaves.as_deref().map(|l| l.concat()),
                 ])
                 .map_err(err)?;
             }

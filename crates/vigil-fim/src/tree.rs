@@ -11,6 +11,9 @@ use crate::hash::limits::{parse_cpu_share, parse_rate, parse_size, HashLimits};
 pub struct HashChoice {
     pub sha256: bool,
     pub blake3: bool,
+    /// BLAKE3 kept per 1 MiB leaf: a write inside a large file rehashes
+    /// only the leaves it touched (BLAKE3 alone: SHA-256 reads it whole).
+    pub localised: bool,
 }
 
 impl Default for HashChoice {
@@ -18,6 +21,7 @@ impl Default for HashChoice {
         Self {
             sha256: true,
             blake3: false,
+            localised: false,
         }
     }
 }
@@ -109,6 +113,7 @@ pub struct TreeChoices {
     pub scan_hash_rate: Option<String>,
     /// "50%", "unlimited".
     pub live_hash_cpu: Option<String>,
+    pub localised_rehash: Option<bool>,
 }
 
 /// The choices every tree inherits.
@@ -120,6 +125,7 @@ pub struct TreeDefaults {
     pub recursive: bool,
     pub exclude: Vec<String>,
     pub limits: HashLimits,
+    pub localised_rehash: bool,
 }
 
 /// Parses the hashing limits a tree sets over `base`; errors name the key.
@@ -156,6 +162,13 @@ impl TreeDefaults {
         let exclude = c.exclude.as_ref().unwrap_or(&self.exclude);
         let mut tree = WatchedTree::new(path.to_path_buf(), exclude).map_err(|e| e.to_string())?;
         tree.hashes = hash_choice(c.hashes.as_ref().unwrap_or(&self.hashes))?;
+        tree.hashes.localised = c.localised_rehash.unwrap_or(self.localised_rehash);
+        if tree.hashes.localised && (tree.hashes.sha256 || !tree.hashes.blake3) {
+            return Err(
+                "localised_rehash needs hash = [\"blake3\"] alone: a SHA-256 of the file needs all of it read"
+                    .into(),
+            );
+        }
         tree.content = c.content.unwrap_or(self.content);
         tree.attributes = c.attributes.unwrap_or(self.attributes);
         tree.recursive = c.recursive.unwrap_or(self.recursive);
@@ -169,6 +182,7 @@ pub fn hash_choice(names: &[String]) -> Result<HashChoice, String> {
     let mut choice = HashChoice {
         sha256: false,
         blake3: false,
+        localised: false,
     };
     for name in names {
         match name.as_str() {

@@ -96,6 +96,7 @@ impl Fixture {
             tree: Some(1),
             below_tree: Some(format!("/{name}").into_bytes()),
             suppressed: 0,
+            leaves: None,
             path: EventPath::new(bytes(&self.path(name)), PathSource::File),
             path2: None,
             xattr_name: None,
@@ -447,4 +448,78 @@ fn an_open_with_o_trunc_is_not_an_append_but_one_without_is() {
     f.hint(&f.event(FimOp::Append, "o", 1), "w", 1001);
     let h = new_hashes(&f.due(1600)[0]);
     assert_eq!((h.sha256, h.resumed_at), (Some(sha256_of(&p)), None));
+}
+
+/// A tree keeping BLAKE3 per leaf, holding `name`: 5 MiB and a bit.
+fn with_leaves(name: &str) -> (Fixture, PathBuf) {
+    let (mut f, p) = with_big(name);
+    f.trees[0].hashes = vigil_fim::tree::HashChoice {
+        sha256: false,
+        blake3: true,
+        localised: true,
+    };
+    std::fs::write(
+        &p,
+        (0..5_243_000).map(|i| (i % 253) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    f.hashing = Hashing::new(&f.trees, None);
+    reconcile(&mut f.store, &f.trees, false, true, &f.hashing).unwrap();
+    let leaves = f
+        .store
+        .get(&bytes(&p))
+        .unwrap()
+        .unwrap()
+        .hashes
+        .blake3_leaves;
+    assert_eq!(leaves.map(|l| l.len()), Some(6));
+    (f, p)
+}
+
+fn write_at(p: &Path, off: u64, data: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .write_all_at(data, off)
+        .unwrap();
+}
+
+fn b3_of(p: &Path) -> [u8; 32] {
+    *blake3::hash(&std::fs::read(p).unwrap()).as_bytes()
+}
+
+#[test]
+fn a_write_inside_rehashes_only_its_leaves() {
+    let (mut f, p) = with_leaves("db");
+    write_at(&p, 2 * (1 << 20) + 100, b"changed");
+    let mut ev = f.event(FimOp::Write, "db", 1);
+    ev.leaves = Some((2, Some(2)));
+    f.hint(&ev, "w", 0);
+    let h = new_hashes(&f.due(600)[0]);
+    assert_eq!((h.blake3, h.leaves_rehashed), (Some(b3_of(&p)), Some(1)));
+
+    // Two writes in different leaves, and growth past the end.
+    write_at(&p, 100, b"first leaf");
+    write_at(&p, 4 * (1 << 20), b"fifth");
+    append(&p, &vec![9u8; 1_500_000]);
+    for (leaves, at) in [
+        ((0, Some(0)), 1000),
+        ((4, Some(4)), 1001),
+        ((5, None), 1002),
+    ] {
+        let mut ev = f.event(FimOp::Write, "db", 1);
+        ev.leaves = Some(leaves);
+        f.hint(&ev, "w", at);
+    }
+    let h = new_hashes(&f.due(1600)[0]);
+    assert_eq!(h.blake3, Some(b3_of(&p)));
+    assert_eq!(h.leaves_rehashed, Some(4), "leaves 0, 4, 5 and the new 6");
+
+    // A write whose place is not known reads the whole file.
+    write_at(&p, 3 * (1 << 20), b"somewhere");
+    f.hint(&f.event(FimOp::Write, "db", 1), "w", 2000);
+    let h = new_hashes(&f.due(2600)[0]);
+    assert_eq!((h.blake3, h.leaves_rehashed), (Some(b3_of(&p)), None));
 }

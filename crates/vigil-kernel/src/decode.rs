@@ -201,6 +201,10 @@ impl Decoder {
             tree,
             below_tree,
             suppressed: f.suppressed,
+            leaves: (f.leaf_lo != vigil_abi::FIM_LEAF_NONE).then_some((
+                f.leaf_lo,
+                (f.leaf_hi != vigil_abi::FIM_LEAF_NONE).then_some(f.leaf_hi),
+            )),
             path,
             path2,
             xattr_name: (!name.is_empty()).then(|| name.to_vec()),

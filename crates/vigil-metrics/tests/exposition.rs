@@ -57,6 +57,9 @@ fn known_snapshot() -> Snapshot {
     fim.observe_scan("recovery", 12.0);
     fim.count_change("modified");
     fim.files = 42;
+    fim.hashed_bytes = [("full", 1 << 30), ("resumed", 4096), ("leaves", 2 << 20)];
+    fim.resumed_files = 7;
+    fim.hash_skipped = vec![("size", 1), ("cpu_budget", 0), ("stopping", 0)];
     let posture = vigil_posture::collect_all(&vigil_posture::Host {
         root: "/nonexistent-root".into(),
     })

@@ -236,6 +236,9 @@ pub fn write_change(
         if let Some(at) = h.resumed_at {
             w.num("hash_resumed_at", at.get());
         }
+        if let Some(n) = h.leaves_rehashed {
+            w.num("hash_leaves_rehashed", n);
+        }
     }
     if let Some(c) = c.filter(|c| c.kind == ChangeKind::Modified) {
         let names: Vec<&str> = c

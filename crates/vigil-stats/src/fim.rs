@@ -27,8 +27,9 @@ pub struct FimFigures {
     pub changes: Vec<(&'static str, u64)>,
     pub files: u64,
     pub live: bool,
-    /// Bytes hashing read: (how, bytes), how being "full" or "resumed".
-    pub hashed_bytes: [(&'static str, u64); 2],
+    /// Bytes hashing read: (how, bytes), how being "full", "resumed"
+    /// (appends) or "leaves" (the leaves a write touched).
+    pub hashed_bytes: [(&'static str, u64); 3],
     /// Files hashed past their saved state (appends).
     pub resumed_files: u64,
     /// (reason, files) not hashed.
@@ -50,7 +51,7 @@ impl FimFigures {
             changes: actions.iter().map(|a| (*a, 0)).collect(),
             files: 0,
             live: backend != "scans",
-            hashed_bytes: [("full", 0), ("resumed", 0)],
+            hashed_bytes: [("full", 0), ("resumed", 0), ("leaves", 0)],
             resumed_files: 0,
             hash_skipped: Vec::new(),
             backend: backend.to_string(),
@@ -88,7 +89,7 @@ impl FimFigures {
                 .with_each("action", rows(&self.changes)),
             Family::counter(
                 "vigil_fim_hashed_bytes",
-                "Bytes read for content hashes: whole files, or only past a saved state (appends)",
+                "Bytes read for content hashes: whole files, only past a saved state (appends), or only the leaves a write touched",
             )
             .with_each("how", rows(&self.hashed_bytes)),
             Family::counter(

@@ -172,7 +172,8 @@ fn has_op(e: &Value, op: &str) -> bool {
         .is_some_and(|a| a.iter().any(|o| o == op))
 }
 
-/// The config: `tree` watched (its `capped/` below it limited to 1 MiB),
+/// The config: `tree` watched (its `capped/` below it limited to 1 MiB,
+/// its `leafy/` keeping BLAKE3 per leaf),
 /// `fim_extra` added to [fim], `defaults` as [fim.defaults].
 fn config(dir: &Path, tree: &Path, fim_extra: &str, defaults: &str) -> PathBuf {
     let c = dir.join("config.toml");
@@ -195,6 +196,10 @@ path = "{tree}"
 [[fim.tree]]
 path = "{tree}/capped"
 max_hash_size = "1MiB"
+[[fim.tree]]
+path = "{tree}/leafy"
+hash = ["blake3"]
+localised_rehash = true
 [metrics]
 enabled = true
 listen = "127.0.0.1:0"
@@ -219,6 +224,8 @@ fn append_line(p: &Path, line: &str) {
 fn cases_on(fs: &str, mnt: &Path, dir: &Path) {
     let w = mnt.join("w");
     std::fs::create_dir_all(w.join("capped")).unwrap();
+    std::fs::create_dir_all(w.join("leafy")).unwrap();
+    fill(&w.join("leafy/db"), BIG + 5, 7);
     for (i, name) in ["log", "mid", "trunc", "repl"].iter().enumerate() {
         fill(&w.join(name), BIG + 17 * i, i as u8);
     }
@@ -284,6 +291,29 @@ fn cases_on(fs: &str, mnt: &Path, dir: &Path) {
     let e = agent.next("a replacement", on(&repl));
     assert!(fim(&e, "hash_resumed_at").is_null(), "{fs}: {e}");
     assert_eq!(e["file"]["hash"]["sha256"], sha256sum(&repl), "{fs}: {e}");
+
+    // A tree that keeps BLAKE3 per leaf: a pwrite inside rehashes its leaf.
+    let db = w.join("leafy/db");
+    let b3 = |p: &Path| {
+        blake3::hash(&std::fs::read(p).unwrap())
+            .to_hex()
+            .to_string()
+    };
+    sh(&format!(
+        "python3 -c 'import os; fd = os.open(\"{}\", os.O_WRONLY); os.pwrite(fd, b\"page\", 3 << 20)'",
+        db.display()
+    ));
+    let e = agent.next("a pwrite inside", on(&db));
+    assert_eq!(fim(&e, "hash_leaves_rehashed"), 1, "{fs}: {e}");
+    assert_eq!(e["file"]["hash"]["blake3"], b3(&db), "{fs}: {e}");
+    // Where a plain write lands is not known: the whole file is read.
+    sh(&format!(
+        "printf page | dd of='{}' bs=1 seek=5000000 conv=notrunc status=none",
+        db.display()
+    ));
+    let e = agent.next("a plain write inside", on(&db));
+    assert!(fim(&e, "hash_leaves_rehashed").is_null(), "{fs}: {e}");
+    assert_eq!(e["file"]["hash"]["blake3"], b3(&db), "{fs}: {e}");
 
     // A sparse terabyte costs a stat, and says so.
     let cpu = agent.cpu();

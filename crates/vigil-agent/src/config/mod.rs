@@ -184,6 +184,7 @@ fn choices(o: &TreeOptions) -> TreeChoices {
         max_hash_size: o.max_hash_size.clone(),
         scan_hash_rate: o.scan_hash_rate.clone(),
         live_hash_cpu: o.live_hash_cpu.clone(),
+        localised_rehash: o.localised_rehash,
     }
 }
 
@@ -237,6 +238,7 @@ fn fim(l: &Layers<'_>) -> Result<FimSpec, String> {
     };
     let defaults = TreeDefaults {
         limits,
+        localised_rehash: d(|o| o.localised_rehash, "localised_rehash")?,
         hashes: hashes.value.clone(),
         content: d(|o| o.content, "content")?,
         attributes: d(|o| o.attributes, "attributes")?,

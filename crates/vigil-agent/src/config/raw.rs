@@ -71,6 +71,7 @@ pub struct Defaults {
     pub max_hash_size: Key<String>,
     pub scan_hash_rate: Key<String>,
     pub live_hash_cpu: Key<String>,
+    pub localised_rehash: Option<bool>,
 }
 
 /// A tree's own choices; unset ones come from `[fim.defaults]`. (No
@@ -87,6 +88,7 @@ pub struct TreeOptions {
     pub max_hash_size: Option<String>,
     pub scan_hash_rate: Option<String>,
     pub live_hash_cpu: Option<String>,
+    pub localised_rehash: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

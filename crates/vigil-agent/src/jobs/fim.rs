@@ -308,6 +308,7 @@ impl FimJob {
         self.figures.hashed_bytes = [
             ("full", get(&c.full_bytes)),
             ("resumed", get(&c.resumed_bytes)),
+            ("leaves", get(&c.leaf_bytes)),
         ];
         self.figures.resumed_files = get(&c.resumed_files);
         self.figures.hash_skipped = HashSkip::ALL

@@ -1,12 +1,15 @@
-//! One file's content digests: read whole, or only past where the
-//! baseline's saved SHA-256 state ends, when nothing before it can have
-//! changed.
+//! One file's content digests: read whole; or, when the baseline knows
+//! what changed since it hashed the file, only past its saved SHA-256
+//! state (appends) or only the BLAKE3 leaves that were written
+//! (`localised_rehash`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::Duration;
 
+use super::blake3_tree::{self, LeafHasher, LEAF};
 use super::pace::{thread_cpu, HashSkip, Pace};
 use super::sha256::{Midstate, Sha256Stream};
 use crate::record::{FileRecord, Hashes};
@@ -20,6 +23,18 @@ pub const RESUME_MIN: u64 = 1 << 20;
 pub struct Hashed {
     pub hashes: Hashes,
     pub read: u64,
+}
+
+/// What the baseline knows of the file, to read less of it.
+#[derive(Clone, Copy, Default)]
+pub struct Prior<'a> {
+    /// The baseline's record of the file.
+    pub record: Option<&'a FileRecord>,
+    /// Every change since the record was taken landed past its end.
+    pub appended: bool,
+    /// The leaves every change since the record may have touched (first,
+    /// last; last `None`: to the end). `None`: not known.
+    pub leaves: Option<&'a [(u32, Option<u32>)]>,
 }
 
 fn skipped(why: HashSkip) -> Hashed {
@@ -48,29 +63,42 @@ fn open(path: &Path) -> io::Result<File> {
     }
 }
 
-/// The saved state `prior` holds, when it still describes the start of
-/// the file open as `md`: the same inode, no other name it could have
-/// been written through, not shorter than when it was hashed.
-fn resumable(prior: &FileRecord, md: &std::fs::Metadata) -> Option<Midstate> {
-    let m = *prior.hashes.sha256_resume.as_deref()?;
-    (md.is_file()
+/// Whether the file open as `md` is still the one `prior` describes, with
+/// no other name it could have been written through, and not shorter.
+fn same_file(prior: &FileRecord, md: &std::fs::Metadata) -> bool {
+    md.is_file()
         && md.ino() == prior.ino
         && md.dev() == prior.dev
         && md.nlink() == 1
         && md.size() >= prior.size
-        && m.covered <= prior.size)
-        .then_some(m)
 }
 
-/// Hashes `path`. `resume_from`: the baseline's record, when every change
-/// since it was taken is known to have landed past its end (only then is
-/// its saved state used; anything else reads the whole file).
+/// The saved SHA-256 state, when only appends followed it.
+fn resumable(choice: HashChoice, prior: &Prior<'_>, md: &std::fs::Metadata) -> Option<Midstate> {
+    let rec = prior.record.filter(|_| prior.appended)?;
+    let m = *rec.hashes.sha256_resume.as_deref()?;
+    (choice.sha256 && !choice.blake3 && same_file(rec, md) && m.covered <= rec.size).then_some(m)
+}
+
+/// CPU time since the last call, when the pace measures it.
+fn spent(cpu: &mut Option<Duration>) -> Duration {
+    match cpu.as_mut() {
+        Some(c) => {
+            let now = thread_cpu();
+            now.saturating_sub(std::mem::replace(c, now))
+        }
+        None => Duration::ZERO,
+    }
+}
+
+/// Hashes `path`, reading as little as `prior` allows; the digests are
+/// always those a whole read gives.
 pub fn hash_file(
     path: &Path,
     choice: HashChoice,
     max_size: Option<u64>,
     pace: &Pace<'_>,
-    resume_from: Option<&FileRecord>,
+    prior: Prior<'_>,
 ) -> io::Result<Hashed> {
     let mut f = open(path)?;
     let md = f.metadata()?;
@@ -81,13 +109,17 @@ pub fn hash_file(
     if let Err(why) = pace.start() {
         return Ok(skipped(why));
     }
-    let resume = resume_from
-        .filter(|_| choice.sha256 && !choice.blake3)
-        .and_then(|p| resumable(p, &md));
+    if choice.localised {
+        if let Some(h) = rehash_leaves(&f, &md, &prior, pace)? {
+            return Ok(h);
+        }
+    }
+    let resume = resumable(choice, &prior, &md);
     let mut sha = choice
         .sha256
         .then(|| resume.map_or_else(Sha256Stream::default, Sha256Stream::resume));
-    let mut b3 = choice.blake3.then(blake3::Hasher::new);
+    let mut b3 = (choice.blake3 && !choice.localised).then(blake3::Hasher::new);
+    let mut leaves = (choice.blake3 && choice.localised).then(LeafHasher::default);
     let start = resume.map_or(0, |m| m.covered);
     if start > 0 {
         f.seek(SeekFrom::Start(start))?;
@@ -113,31 +145,98 @@ pub fn hash_file(
         if let Some(h) = b3.as_mut() {
             h.update(&buf[..n]);
         }
-        let spent = match cpu.as_mut() {
-            Some(c) => {
-                let now = thread_cpu();
-                now.saturating_sub(std::mem::replace(c, now))
-            }
-            None => std::time::Duration::ZERO,
-        };
+        if let Some(h) = leaves.as_mut() {
+            h.update(&buf[..n]);
+        }
         // Checked while more may come: a file read whole stands.
         if total < md.size() || n == buf.len() {
-            if let Err(why) = pace.after(n as u64, spent) {
+            if let Err(why) = pace.after(n as u64, spent(&mut cpu)) {
                 return Ok(skipped(why));
             }
         }
     }
+    let (leaf_digest, leaf_cvs) = leaves.map_or((None, None), |h| {
+        let (d, l) = h.finish();
+        (Some(d), l)
+    });
     Ok(Hashed {
         hashes: Hashes {
             sha256: sha.as_ref().map(Sha256Stream::finalize),
-            blake3: b3.map(|h| *h.finalize().as_bytes()),
+            blake3: b3.map(|h| *h.finalize().as_bytes()).or(leaf_digest),
             sha256_resume: sha
                 .as_ref()
                 .filter(|_| total >= RESUME_MIN)
                 .map(|s| Box::new(s.midstate())),
+            blake3_leaves: leaf_cvs.map(Vec::into_boxed_slice),
             skipped: None,
             resumed_at: resume.and_then(|m| std::num::NonZeroU64::new(m.covered)),
+            leaves_rehashed: None,
         },
         read: total - start,
     })
+}
+
+/// BLAKE3 rebuilt from the baseline's leaves, reading only those the
+/// changes touched (and any the file grew into). `None`: not possible
+/// here (the caller reads the file whole).
+fn rehash_leaves(
+    f: &File,
+    md: &std::fs::Metadata,
+    prior: &Prior<'_>,
+    pace: &Pace<'_>,
+) -> io::Result<Option<Hashed>> {
+    let (Some(rec), Some(spans)) = (prior.record, prior.leaves) else {
+        return Ok(None);
+    };
+    let Some(old) = rec.hashes.blake3_leaves.as_deref() else {
+        return Ok(None);
+    };
+    let len = md.size();
+    if !same_file(rec, md) || len <= LEAF || old.len() != blake3_tree::leaves_for(rec.size) {
+        return Ok(None);
+    }
+    let n = blake3_tree::leaves_for(len);
+    let mut leaves = old.to_vec();
+    leaves.resize(n, [0; 32]);
+    let mut dirty = vec![false; n];
+    // The old last leaf was partial: growth changed it, and every new one.
+    if len != rec.size {
+        let from = blake3_tree::leaf_of(rec.size.saturating_sub(1)) as usize;
+        dirty[from.min(n - 1)..].iter_mut().for_each(|d| *d = true);
+    }
+    for &(lo, hi) in spans {
+        let hi = hi.map_or(n - 1, |h| (h as usize).min(n - 1));
+        for d in dirty.iter_mut().take(hi + 1).skip(lo as usize) {
+            *d = true;
+        }
+    }
+    let mut buf = vec![0u8; LEAF as usize];
+    let mut cpu = pace.measures_cpu().then(thread_cpu);
+    let (mut read, mut count) = (0u64, 0u32);
+    for (i, leaf) in leaves.iter_mut().enumerate() {
+        if !dirty[i] {
+            continue;
+        }
+        let off = i as u64 * LEAF;
+        let want = (len - off).min(LEAF) as usize;
+        // Shorter than at the stat: changed under us, read it whole.
+        if f.read_exact_at(&mut buf[..want], off).is_err() {
+            return Ok(None);
+        }
+        *leaf = blake3_tree::leaf_cv(i as u64, &buf[..want]);
+        read += want as u64;
+        count += 1;
+        if let Err(why) = pace.after(want as u64, spent(&mut cpu)) {
+            return Ok(Some(skipped(why)));
+        }
+    }
+    Ok(Some(Hashed {
+        hashes: Hashes {
+            blake3: Some(blake3_tree::root(&leaves, len)),
+            blake3_leaves: Some(leaves.into_boxed_slice()),
+            leaves_rehashed: Some(count),
+            ..Hashes::default()
+        },
+        read,
+    }))
 }

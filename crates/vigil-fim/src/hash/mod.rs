@@ -2,6 +2,8 @@
 //! and incremental for appends.
 //!
 //! - [`sha256`]: SHA-256 whose state can be saved and resumed;
+//! - [`blake3_tree`]: BLAKE3 kept per 1 MiB leaf, rebuilt from the leaves
+//!   a write touched (`localised_rehash`);
 //! - [`limits`]: what a tree allows (`max_hash_size`, `scan_hash_rate`,
 //!   `live_hash_cpu`);
 //! - [`pace`]: the checks a hash answers to between reads;
@@ -9,6 +11,7 @@
 //!
 //! [`Hashing`] holds each tree's running limits and counts what was read.
 
+pub mod blake3_tree;
 pub mod file;
 pub mod limits;
 pub mod pace;
@@ -19,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use file::{hash_file, Hashed, RESUME_MIN};
+pub use file::{hash_file, Hashed, Prior, RESUME_MIN};
 pub use limits::HashLimits;
 pub use pace::{Cancel, CpuBudget, HashSkip, Pace, Throttle};
 pub use sha256::{Midstate, Sha256Stream};
@@ -45,6 +48,8 @@ pub struct HashCounts {
     pub resumed_bytes: AtomicU64,
     /// Files hashed past a saved state.
     pub resumed_files: AtomicU64,
+    /// Bytes read for the leaves a write touched (`localised_rehash`).
+    pub leaf_bytes: AtomicU64,
     /// Files not hashed, by [`HashSkip::ALL`]'s order.
     pub skipped: [AtomicU64; 3],
 }
@@ -106,22 +111,21 @@ impl Hashing {
         path: &Path,
         tree: &WatchedTree,
         pace: &Pace<'_>,
-        resume_from: Option<&crate::record::FileRecord>,
+        prior: Prior<'_>,
     ) -> std::io::Result<Hashed> {
-        let h = hash_file(path, tree.hashes, tree.limits.max_size, pace, resume_from)?;
+        let h = hash_file(path, tree.hashes, tree.limits.max_size, pace, prior)?;
         let c = &self.counts;
-        match (h.hashes.skipped, h.hashes.resumed_at) {
-            (Some(why), _) => {
-                let i = HashSkip::ALL.iter().position(|s| *s == why).unwrap_or(0);
-                c.skipped[i].fetch_add(1, Ordering::Relaxed);
-            }
-            (None, Some(_)) => {
-                c.resumed_files.fetch_add(1, Ordering::Relaxed);
-                c.resumed_bytes.fetch_add(h.read, Ordering::Relaxed);
-            }
-            (None, None) => {
-                c.full_bytes.fetch_add(h.read, Ordering::Relaxed);
-            }
+        let add = |a: &AtomicU64, n| a.fetch_add(n, Ordering::Relaxed);
+        if let Some(why) = h.hashes.skipped {
+            let i = HashSkip::ALL.iter().position(|s| *s == why).unwrap_or(0);
+            add(&c.skipped[i], 1);
+        } else if h.hashes.resumed_at.is_some() {
+            add(&c.resumed_files, 1);
+            add(&c.resumed_bytes, h.read);
+        } else if h.hashes.leaves_rehashed.is_some() {
+            add(&c.leaf_bytes, h.read);
+        } else {
+            add(&c.full_bytes, h.read);
         }
         Ok(h)
     }

@@ -20,7 +20,23 @@ pub struct Hint<W> {
     /// The operation left the file's old bytes as they were (an append,
     /// an attribute change, an open without O_TRUNC).
     pub keeps_old_bytes: bool,
+    /// Where it may have written.
+    pub touched: Touched,
 }
+
+/// Where an operation may have written in a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// Nowhere (an attribute change, an open without O_TRUNC).
+    Nothing,
+    /// These leaves (first, last; last `None`: to the end).
+    Leaves(u32, Option<u32>),
+    /// Anywhere.
+    Unknown,
+}
+
+/// Spans of leaves followed per pending change; past it, "anywhere".
+const MAX_SPANS: usize = 64;
 
 /// Hints gathered for one path.
 pub struct Pending<W> {
@@ -34,6 +50,25 @@ pub struct Pending<W> {
     /// Every hint merged kept the old bytes: the file's saved hash state
     /// may be resumed from.
     pub appended: bool,
+    /// The leaves the merged hints may have written; `None`: anywhere.
+    pub leaves: Option<Vec<(u32, Option<u32>)>>,
+}
+
+fn touch(leaves: &mut Option<Vec<(u32, Option<u32>)>>, t: Touched) {
+    match t {
+        Touched::Nothing => {}
+        Touched::Unknown => *leaves = None,
+        Touched::Leaves(lo, hi) => {
+            if let Some(v) = leaves {
+                if !v.contains(&(lo, hi)) {
+                    v.push((lo, hi));
+                }
+                if v.len() > MAX_SPANS {
+                    *leaves = None;
+                }
+            }
+        }
+    }
 }
 
 pub struct Coalescer<W> {
@@ -77,6 +112,7 @@ impl<W> Coalescer<W> {
                     p.renamed_from = h.renamed_from;
                 }
                 p.appended &= h.keeps_old_bytes;
+                touch(&mut p.leaves, h.touched);
             }
             None => {
                 self.pending.insert(
@@ -88,6 +124,11 @@ impl<W> Coalescer<W> {
                         ops: BTreeSet::from([h.op]),
                         who: h.who,
                         appended: h.keeps_old_bytes && h.renamed_from.is_none(),
+                        leaves: {
+                            let mut l = h.renamed_from.is_none().then(Vec::new);
+                            touch(&mut l, h.touched);
+                            l
+                        },
                         renamed_from: h.renamed_from,
                     },
                 );
@@ -116,6 +157,7 @@ impl<W> Coalescer<W> {
     pub fn distrust_appends(&mut self) {
         for p in self.pending.values_mut() {
             p.appended = false;
+            p.leaves = None;
         }
     }
 
@@ -140,6 +182,7 @@ mod tests {
             who,
             renamed_from: None,
             keeps_old_bytes: false,
+            touched: Touched::Unknown,
         };
         c.add(hint("modify", 42), t0);
         c.add_deferred(hint("close_write", 51), t0);
@@ -172,6 +215,7 @@ mod tests {
                     who: i,
                     renamed_from: None,
                     keeps_old_bytes: false,
+                    touched: Touched::Unknown,
                 },
                 t0,
             );
@@ -184,6 +228,7 @@ mod tests {
                 who: 7777,
                 renamed_from: None,
                 keeps_old_bytes: false,
+                touched: Touched::Unknown,
             },
             t0,
         );
@@ -207,6 +252,7 @@ mod tests {
                     who: 0,
                     renamed_from: None,
                     keeps_old_bytes: false,
+                    touched: Touched::Unknown,
                 },
                 t0 + Duration::from_millis(ms),
             );
@@ -225,6 +271,11 @@ mod tests {
             who: 0u32,
             renamed_from: None,
             keeps_old_bytes: keeps,
+            touched: if keeps {
+                Touched::Nothing
+            } else {
+                Touched::Unknown
+            },
         };
         c.add(hint(b"/log/a", "append", true), t0);
         c.add(hint(b"/log/a", "chmod", true), t0);

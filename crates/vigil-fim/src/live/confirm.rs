@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::hash::Hashing;
+use crate::hash::{Hashing, Prior};
 use crate::reconcile::{classify, Change};
 use crate::record::FileRecord;
 use crate::scan::{observe, ScanIssue};
@@ -24,24 +24,36 @@ pub enum Confirmed {
     Nothing,
 }
 
+/// What the kernel vouched for about every change since the baseline
+/// record was taken.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// They all landed past its end: its saved SHA-256 state may resume.
+    pub appended: bool,
+    /// The leaves they may have written; `None`: anywhere.
+    pub leaves: Option<Vec<(u32, Option<u32>)>>,
+}
+
 /// Observes `path` and compares it with the baseline; the baseline takes
-/// the new state. `appended`: every change since the baseline record was
-/// taken is known to have landed past its end, so its saved hash state
-/// may be resumed from.
+/// the new state, hashed reading as little as `known` allows.
 pub fn confirm(
     store: &mut Store,
     trees: &[WatchedTree],
     path: &[u8],
     hashing: &Hashing,
-    appended: bool,
+    known: &Known,
 ) -> Result<Confirmed, StoreError> {
     let p = std::path::Path::new(OsStr::from_bytes(path));
     let Some(tree) = tree_for(trees, p) else {
         return Ok(Confirmed::Nothing);
     };
     let old = store.get(path)?;
-    let resume_from = old.as_ref().filter(|_| appended);
-    let new = match observe(p, tree, hashing, resume_from) {
+    let prior = Prior {
+        record: old.as_ref(),
+        appended: known.appended,
+        leaves: known.leaves.as_deref(),
+    };
+    let new = match observe(p, tree, hashing, prior) {
         Ok(n) => n,
         // Exists but cannot be read: keep the baseline, report nothing.
         Err(ScanIssue::Unreadable(..)) | Err(ScanIssue::Unlistable(..)) => {

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use vigil_event::{Backend, FimEvent, FimOp, Via, Who};
 
-pub use coalesce::{Coalescer, Hint, Pending};
-pub use confirm::{confirm, move_subtree, Confirmed};
+pub use coalesce::{Coalescer, Hint, Pending, Touched};
+pub use confirm::{confirm, move_subtree, Confirmed, Known};
 pub use mappings::Mappings;
 pub use place::untruncate;
 pub use real_dir::RealDirs;
@@ -79,6 +79,16 @@ pub struct LiveFim<E> {
     mapped_before: HashSet<Vec<u8>>,
     real_dirs: RealDirs,
     unplaced: bool,
+}
+
+/// Where `ev` may have written in its file, for trees that rehash leaves.
+fn touched(ev: &FimEvent) -> Touched {
+    match (ev.op, ev.leaves) {
+        _ if ev.via == Via::IoUring => Touched::Unknown,
+        (FimOp::Write | FimOp::Append, Some((lo, hi))) => Touched::Leaves(lo, hi),
+        _ if keeps_old_bytes(ev) => Touched::Nothing,
+        _ => Touched::Unknown,
+    }
 }
 
 /// Whether `ev` left the file's old bytes as they were, so a hash may
@@ -164,6 +174,7 @@ impl<E: Clone> LiveFim<E> {
             who,
             renamed_from,
             keeps_old_bytes: keeps_old_bytes(ev),
+            touched: touched(ev),
         };
         let mut hints = Vec::new();
         match ev.op {
@@ -203,6 +214,7 @@ impl<E: Clone> LiveFim<E> {
                         who: h.who.clone(),
                         renamed_from: None,
                         keeps_old_bytes: false,
+                        touched: Touched::Unknown,
                     },
                     now,
                 );
@@ -240,6 +252,7 @@ impl<E: Clone> LiveFim<E> {
                     who,
                     renamed_from: None,
                     keeps_old_bytes: false,
+                    touched: Touched::Unknown,
                 },
                 now,
             );
@@ -305,6 +318,7 @@ impl<E: Clone> LiveFim<E> {
                     },
                     renamed_from: None,
                     keeps_old_bytes: false,
+                    touched: Touched::Unknown,
                 };
                 self.coalescer.add(again, Instant::now());
                 previous = None;
@@ -319,9 +333,13 @@ impl<E: Clone> LiveFim<E> {
         }
         ops.sort_unstable();
         ops.dedup();
-        let appended =
-            p.appended && !self.mappings.covers(&path) && !self.mapped_before.contains(&path);
-        let change = match confirm(store, trees, &path, hashing, appended)? {
+        // Writes through a shared mapping are never seen: nothing is vouched.
+        let mapped = self.mappings.covers(&path) || self.mapped_before.contains(&path);
+        let known = Known {
+            appended: p.appended && !mapped,
+            leaves: p.leaves.filter(|_| !mapped),
+        };
+        let change = match confirm(store, trees, &path, hashing, &known)? {
             Confirmed::Change(c) => Some(*c),
             Confirmed::Transient => None,
             Confirmed::Nothing => return Ok(None),

@@ -73,7 +73,8 @@ const OPEN_SYSCALLS: &[&str] = &["open", "creat", "openat", "openat2"];
 /// Content writes, hooked at entry (fd is the first argument of each),
 /// by how their position is known: the file's, an argument, or either.
 const WRITE_SYSCALLS: &[&str] = &["write", "writev"];
-const PWRITE_SYSCALLS: &[&str] = &["pwrite64", "pwritev"];
+const PWRITE_SYSCALLS: &[&str] = &["pwrite64"];
+const PWRITEV_SYSCALLS: &[&str] = &["pwritev"];
 const PWRITEV2_SYSCALLS: &[&str] = &["pwritev2"];
 const WRITE_ANY_SYSCALLS: &[&str] = &["sendfile64"];
 /// O_APPEND cleared: writes after it are no longer appends.
@@ -389,6 +390,7 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
     for (group, list) in [
         ("fim_write", WRITE_SYSCALLS),
         ("fim_pwrite", PWRITE_SYSCALLS),
+        ("fim_pwritev", PWRITEV_SYSCALLS),
         ("fim_pwritev2", PWRITEV2_SYSCALLS),
         ("fim_write_any", WRITE_ANY_SYSCALLS),
         ("fim_setfl", SETFL_SYSCALLS),

@@ -491,6 +491,7 @@ fn event(op: FimOp, path: &Path, path2: Option<&Path>, who: &Who) -> FimEvent {
         tree: None,
         below_tree: None,
         suppressed: 0,
+        leaves: None,
         path: ep(path),
         path2: path2.map(ep),
         xattr_name: None,
