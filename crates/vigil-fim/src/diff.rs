@@ -34,6 +34,14 @@ pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
     let hashed = |r: &FileRecord| r.hashes.sha256.is_some() || r.hashes.blake3.is_some();
     let dirs = old.file_type == FileType::Dir && new.file_type == FileType::Dir;
     // A directory's "content" is its entries, each reported on its own.
+    // Without digests, a ctime that moved with nothing else to explain it
+    // (mode, owner, xattrs, inode, mtime all kept) is a content change
+    // hidden by restoring the mtime (`touch -r`): ctime cannot be set.
+    let unexplained_ctime = old.file_type == FileType::File
+        && new.file_type == FileType::File
+        && old.ctime_ns != new.ctime_ns
+        && (old.mode, old.uid, old.gid, old.ino, old.xattrs)
+            == (new.mode, new.uid, new.gid, new.ino, new.xattrs);
     d.content = if dirs {
         false
     } else if hashed(old) && hashed(new) {
@@ -45,7 +53,7 @@ pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
                 && old.hashes.blake3 != new.hashes.blake3)
             || old.size != new.size
     } else {
-        old.size != new.size || old.mtime_ns != new.mtime_ns
+        old.size != new.size || old.mtime_ns != new.mtime_ns || unexplained_ctime
     } || old.link_target != new.link_target;
     let mut attr = |name, before: String, after: String| {
         if before != after {
@@ -84,4 +92,47 @@ pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
         );
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Hashes;
+
+    fn file() -> FileRecord {
+        FileRecord {
+            path: b"/srv/big".to_vec(),
+            file_type: FileType::File,
+            size: 10,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            ino: 7,
+            dev: 1,
+            link_target: None,
+            hashes: Hashes::default(),
+            xattrs: None,
+        }
+    }
+
+    #[test]
+    fn without_digests_a_ctime_nothing_explains_is_a_content_change() {
+        let old = file();
+        // Content rewritten, mtime put back (`touch -r`): only ctime moved.
+        let hidden = FileRecord {
+            ctime_ns: 2,
+            ..file()
+        };
+        assert!(delta(&old, &hidden).content);
+        // A chmod moves ctime too, and explains it.
+        let chmod = FileRecord {
+            ctime_ns: 2,
+            mode: 0o100600,
+            ..file()
+        };
+        let d = delta(&old, &chmod);
+        assert!(!d.content && d.attributes.len() == 1, "{d:?}");
+    }
 }

@@ -337,6 +337,16 @@ fn cases_on(fs: &str, mnt: &Path, dir: &Path) {
         std::fs::metadata(&over).unwrap().len(),
         "{fs}: {e}"
     );
+    // Unhashed, its content changed in place and its mtime put back: the
+    // ctime, which cannot be put back, still tells.
+    sh(&format!(
+        "python3 -c 'import os; p = \"{}\"; st = os.stat(p); fd = os.open(p, os.O_WRONLY); \
+         os.pwrite(fd, b\"X\", 10); os.close(fd); os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))'",
+        over.display()
+    ));
+    let e = agent.next("a change hidden by restoring the mtime", on(&over));
+    assert_eq!(e["event"]["action"], "modified", "{fs}: {e}");
+    assert_eq!(fim(&e, "hash_skipped"), "size", "{fs}: {e}");
     agent.stop();
 
     // A restart between appends: the baseline's state serves the next.
@@ -465,4 +475,39 @@ fn a_stop_is_not_held_up_by_a_hash() {
         "events out {took:?} after SIGINT; the process gone {:?} after it",
         t0.elapsed()
     );
+}
+
+/// A directory of the tree bind-mounted elsewhere: writes through that
+/// mount are not seen by the hooks, so an append seen afterwards must not
+/// resume past them.
+#[test]
+fn a_mount_from_inside_the_tree_keeps_its_files_hashed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir_all(w.join("sub")).unwrap();
+    let log = w.join("sub/log");
+    fill(&log, BIG, 5);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    sh(&format!(
+        "mount --bind '{}' '{}'",
+        w.join("sub").display(),
+        elsewhere.display()
+    ));
+    let _m = Mounted {
+        mnt: elsewhere.clone(),
+    };
+    let cfg = config(dir.path(), &w, "", LIMITED);
+    let events = dir.path().join("events.json");
+    let mut agent = Agent::start(&cfg, &events);
+    sh(&format!(
+        "printf UNSEEN | dd of='{}' bs=1 seek=4096 conv=notrunc status=none",
+        elsewhere.join("log").display()
+    ));
+    append_line(&log, "seen");
+    let want = sha256sum(&log);
+    let e = agent.next("the append", on(&log));
+    assert!(fim(&e, "hash_resumed_at").is_null(), "{e}");
+    assert_eq!(e["file"]["hash"]["sha256"], want.as_str(), "{e}");
+    agent.stop();
 }

@@ -8,6 +8,7 @@
 
 mod coalesce;
 mod confirm;
+mod exposed;
 mod mappings;
 mod place;
 mod real_dir;
@@ -77,6 +78,8 @@ pub struct LiveFim<E> {
     /// Files some process had mapped shared and writable before the hooks
     /// were attached: writes through those mappings are never seen.
     mapped_before: HashSet<Vec<u8>>,
+    /// Parts of the trees another mount shows from inside them.
+    exposed: exposed::Exposed,
     real_dirs: RealDirs,
     unplaced: bool,
 }
@@ -110,6 +113,7 @@ impl<E: Clone> LiveFim<E> {
             coalescer: Coalescer::new(timing.quiet, timing.max_delay),
             mappings: Mappings::new(timing.max_delay),
             mapped_before: HashSet::new(),
+            exposed: exposed::Exposed::default(),
             real_dirs: RealDirs::default(),
             unplaced: false,
         }
@@ -259,6 +263,9 @@ impl<E: Clone> LiveFim<E> {
         }
         let mut due: BTreeMap<Vec<u8>, Pending<Carried<E>>> =
             self.coalescer.due(now, all).into_iter().collect();
+        if !due.is_empty() {
+            self.exposed.refresh(trees, now);
+        }
         let mut out = Vec::new();
         // Rename targets first: each takes its source along, so a rename is
         // one change, not a deletion and a creation.
@@ -333,8 +340,11 @@ impl<E: Clone> LiveFim<E> {
         }
         ops.sort_unstable();
         ops.dedup();
-        // Writes through a shared mapping are never seen: nothing is vouched.
-        let mapped = self.mappings.covers(&path) || self.mapped_before.contains(&path);
+        // Writes through a shared mapping, or through a mount from inside
+        // the tree, are never seen: nothing is vouched for.
+        let mapped = self.mappings.covers(&path)
+            || self.mapped_before.contains(&path)
+            || self.exposed.covers(&path);
         let known = Known {
             appended: p.appended && !mapped,
             leaves: p.leaves.filter(|_| !mapped),
