@@ -29,13 +29,22 @@ fn bytes(p: &Path) -> Vec<u8> {
 }
 
 impl Fixture {
-    /// A watched tree holding `files`, with its baseline established.
+    /// A watched tree holding `files` (each its own name as content), with
+    /// its baseline established.
     fn new(files: &[&str]) -> Self {
+        let contents: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|f| (*f, f.as_bytes().to_vec())).collect();
+        Self::holding(&contents)
+    }
+
+    /// A watched tree holding `files` (name, content), with its baseline
+    /// established.
+    fn holding(files: &[(&str, Vec<u8>)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("watched");
         std::fs::create_dir_all(&root).unwrap();
-        for f in files {
-            std::fs::write(root.join(f), f.as_bytes()).unwrap();
+        for (name, content) in files {
+            std::fs::write(root.join(name), content).unwrap();
         }
         let trees = vec![WatchedTree::new(root.clone(), &[]).unwrap()];
         let mut store = Store::open(&dir.path().join("b.sqlite")).unwrap();
@@ -288,31 +297,9 @@ fn big(f: &Fixture, name: &str, len: usize) -> PathBuf {
 
 /// A fixture whose baseline holds `name`, a file past the resume size.
 fn with_big(name: &str) -> (Fixture, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("watched")).unwrap();
-    let root = dir.path().join("watched");
-    let trees = vec![WatchedTree::new(root.clone(), &[]).unwrap()];
-    let p = root.join(name);
-    std::fs::write(
-        &p,
-        (0..3_000_017).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let mut store = Store::open(&dir.path().join("b.sqlite")).unwrap();
-    let hashing = Hashing::new(&trees, None);
-    reconcile(&mut store, &trees, false, true, &hashing).unwrap();
-    let f = Fixture {
-        _dir: dir,
-        root,
-        trees,
-        store,
-        hashing,
-        live: LiveFim::new(Timing {
-            quiet: QUIET,
-            max_delay: Duration::from_secs(5),
-        }),
-        t0: Instant::now(),
-    };
+    let content = (0..3_000_017).map(|i| (i % 251) as u8).collect();
+    let f = Fixture::holding(&[(name, content)]);
+    let p = f.path(name);
     (f, p)
 }
 
@@ -358,15 +345,9 @@ fn an_append_reads_only_the_new_bytes_and_gives_the_whole_digest() {
 
 #[test]
 fn anything_but_an_append_reads_the_whole_file() {
-    use std::os::unix::fs::FileExt;
     // A write inside the file (reported as a write, not an append).
     let (mut f, p) = with_big("db");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .write_all_at(b"XX", 1000)
-        .unwrap();
+    write_at(&p, 1000, b"XX");
     append(&p, b"tail");
     f.hint(&f.event(FimOp::Append, "db", 1), "w", 0);
     f.hint(&f.event(FimOp::Write, "db", 1), "w", 1);
@@ -399,12 +380,7 @@ fn anything_but_an_append_reads_the_whole_file() {
     // A second name outside the tree could have been written unseen.
     let (mut f, p) = with_big("l");
     std::fs::hard_link(&p, f._dir.path().join("outside")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(f._dir.path().join("outside"))
-        .unwrap()
-        .write_all_at(b"unseen", 5)
-        .unwrap();
+    write_at(&f._dir.path().join("outside"), 5, b"unseen");
     append(&p, b"more");
     f.hint(&f.event(FimOp::Append, "l", 1), "w", 0);
     let h = new_hashes(&f.due(600)[0]);
@@ -413,15 +389,9 @@ fn anything_but_an_append_reads_the_whole_file() {
 
 #[test]
 fn after_a_loss_no_append_is_trusted() {
-    use std::os::unix::fs::FileExt;
     let (mut f, p) = with_big("log");
     // The write inside the file was lost; only the append arrived.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .write_all_at(b"lost", 64)
-        .unwrap();
+    write_at(&p, 64, b"lost");
     append(&p, b"seen");
     f.hint(&f.event(FimOp::Append, "log", 1), "w", 0);
     f.live.distrust_appends();

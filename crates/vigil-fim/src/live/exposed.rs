@@ -64,20 +64,14 @@ fn under(p: &[u8], base: &[u8]) -> bool {
 fn every_namespace() -> Vec<Mount> {
     let mut seen = HashSet::new();
     let mut all = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return all;
-    };
-    for p in procs.flatten() {
-        if !p.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let Ok(ns) = std::fs::read_link(p.path().join("ns/mnt")) else {
+    for p in super::procs::process_dirs() {
+        let Ok(ns) = std::fs::read_link(p.join("ns/mnt")) else {
             continue;
         };
         if !seen.insert(ns) {
             continue;
         }
-        if let Ok(text) = std::fs::read(p.path().join("mountinfo")) {
+        if let Ok(text) = std::fs::read(p.join("mountinfo")) {
             all.extend(parse(&text));
         }
     }

@@ -77,14 +77,8 @@ impl<W: Clone> Mappings<W> {
 /// now, from every process's /proc/PID/maps.
 pub fn mapped_now(trees: &[WatchedTree]) -> HashSet<Vec<u8>> {
     let mut found = HashSet::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for p in procs.flatten() {
-        if !p.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let Ok(maps) = std::fs::read(p.path().join("maps")) else {
+    for p in super::procs::process_dirs() {
+        let Ok(maps) = std::fs::read(p.join("maps")) else {
             continue;
         };
         for line in maps.split(|&b| b == b'\n') {

@@ -11,6 +11,7 @@ mod confirm;
 mod exposed;
 mod mappings;
 mod place;
+mod procs;
 mod real_dir;
 
 use std::collections::{BTreeMap, HashSet};
