@@ -145,7 +145,7 @@ struct fim_who {
 	__u64 pwd_dentry;
 	__u64 pwd_mnt;
 	__u32 seq;
-	__u32 _pad;
+	__u32 rename_gen; /* a rename since may have changed the strings' names */
 };
 
 struct {
@@ -176,11 +176,23 @@ static __always_inline struct vigil_fim_config *fim_cfg(void)
 	return bpf_map_lookup_elem(&fim_config, &zero);
 }
 
-static __always_inline bool fim_is_agent(void)
+/* Any rename on the host: cached exe and cwd strings may name it wrong now
+ * (the binary, the working directory or a directory above either renamed). */
+static __always_inline void fim_renamed_somewhere(void)
 {
 	struct vigil_fim_config *c = fim_cfg();
 
-	return !c || (bpf_get_current_pid_tgid() >> 32) == c->agent_tgid;
+	if (c)
+		__sync_fetch_and_add(&c->rename_gen, 1);
+}
+
+/* The agent's own changes are not reported, but for its self-test thread's. */
+static __always_inline bool fim_is_agent(void)
+{
+	struct vigil_fim_config *c = fim_cfg();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return !c || ((id >> 32) == c->agent_tgid && (__u32)id != c->selftest_tid);
 }
 
 /* A string argument: user memory from a syscall, kernel memory from io_uring. */

@@ -107,10 +107,14 @@ static __always_inline __u32 fim_put_path(struct vigil_fim_event *ev, __u32 off,
 	if (w) {
 		blen = fim_put_walk(ev, off, w);
 		*flags |= w->flags;
-		if (w->tree && (!*tree || *tree == (__u32)-1)) {
+		/* The tree and its offset describe the first path: a second path
+		 * in a tree only makes the event a candidate, placed by user space
+		 * from its strings (a move into a tree). */
+		if (w->tree && first && (!*tree || *tree == (__u32)-1)) {
 			*tree = w->tree;
-			if (first)
-				ev->tree_off = blen - (VIGIL_PATH_MAX - w->tree_pos);
+			ev->tree_off = blen - (VIGIL_PATH_MAX - w->tree_pos);
+		} else if (w->tree && !*tree) {
+			*tree = (__u32)-1;
 		}
 	} else if (c != '/') {
 		*flags |= VIGIL_PATH_UNRESOLVED;
@@ -156,10 +160,12 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 {
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct vigil_fim_config *c = fim_cfg();
 	struct fim_who now = {
 		.exe = (__u64)exe,
 		.pwd_dentry = (__u64)BPF_CORE_READ(fs, pwd.dentry),
 		.pwd_mnt = (__u64)BPF_CORE_READ(fs, pwd.mnt),
+		.rename_gen = c ? c->rename_gen : 0,
 	};
 	__u32 tgid = ev->hdr.pid;
 	struct fim_who *known;
@@ -170,7 +176,7 @@ static __always_inline int fim_finish(struct vigil_fim_event *ev, __u32 off,
 	vigil_who_ids(ev, task);
 	known = bpf_map_lookup_elem(&fim_who, &tgid);
 	if (known && known->exe == now.exe && known->pwd_dentry == now.pwd_dentry &&
-	    known->pwd_mnt == now.pwd_mnt) {
+	    known->pwd_mnt == now.pwd_mnt && known->rename_gen == now.rename_gen) {
 		ev->who_seq = known->seq | VIGIL_WHO_CACHED;
 	} else {
 		if (exe) {
@@ -339,6 +345,8 @@ static __always_inline int fim_path_emit(const struct fim_args *a, long ret, boo
 	__u32 off = 0, tree = 0;
 	long n;
 
+	if (a->op == VIGIL_FIM_RENAME)
+		fim_renamed_somewhere();
 	/* Decide cheaply before any walk or who-data. */
 	if (a->fd < 0 && !a->file && !fim_may_touch(a->dfd1, a->p1, kernel, task, use_loop) &&
 	    !(a->p2 && !a->p2_verbatim && fim_may_touch(a->dfd2, a->p2, kernel, task, use_loop)))

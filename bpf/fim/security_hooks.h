@@ -30,10 +30,13 @@ static __always_inline __u32 fim_put_entry(struct vigil_fim_event *ev, __u32 off
 	if (w) {
 		blen = fim_put_walk(ev, off, w);
 		*flags |= w->flags | VIGIL_PATH_BASE_DIRFD;
-		if (w->tree && !ev->tree) {
+		/* As for syscall paths: the tree describes the first path; a
+		 * second in a tree only makes the event a candidate. */
+		if (w->tree && first && !ev->tree) {
 			ev->tree = w->tree;
-			if (first)
-				ev->tree_off = blen - (VIGIL_PATH_MAX - w->tree_pos);
+			ev->tree_off = blen - (VIGIL_PATH_MAX - w->tree_pos);
+		} else if (w->tree && !ev->tree) {
+			ev->tree = (__u32)-1;
 		}
 	} else {
 		*flags |= VIGIL_PATH_UNRESOLVED;
@@ -82,6 +85,7 @@ static __always_inline int fim_rename_op(const struct path *old_dir, struct dent
 	struct vigil_fim_event *ev;
 	__u32 off;
 
+	fim_renamed_somewhere();
 	if (fim_is_agent())
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();

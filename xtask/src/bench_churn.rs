@@ -90,7 +90,7 @@ impl Monitor {
     }
 }
 
-fn sh(cmd: &str) -> Result<(), String> {
+pub fn sh(cmd: &str) -> Result<(), String> {
     let st = Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -103,7 +103,7 @@ fn sh(cmd: &str) -> Result<(), String> {
     }
 }
 
-fn start_vigil(all: bool, vigil: &Path, work: &Path, watched: &Path) -> Result<Child, String> {
+pub fn start_vigil(all: bool, vigil: &Path, work: &Path, watched: &Path) -> Result<Child, String> {
     let err = work.join("vigil.err");
     let mut cmd = Command::new(vigil);
     cmd.arg("run");

@@ -4,6 +4,7 @@
 //! agent itself never needs clang or network access to compile.
 
 mod bench;
+mod bench_burst;
 mod bench_churn;
 mod bench_churn_guest;
 mod bench_hashing;
@@ -17,6 +18,7 @@ mod debian;
 mod guest_c;
 mod vmlinux;
 mod vmtest;
+mod vmtest_burst;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,7 @@ commands:
                           (and another vigil build, for before/after)
   bench hashing [R]       agent CPU per change to a 4 GiB file: append (resumed) vs full rehash, 1 TiB sparse
   bench churn [N] [R]     FIM overhead on file churn: vigil run vs auditd vs empty programs vs nothing
+  bench burst [N] [R]     rm -rf of N files (50000) in a watched directory: vigil run vs auditd, every deletion counted
   bench churn-guest [N] [R] [SLOT...]
                           the same churn under every FIM backend (lsm, fentry, ...) in a QEMU guest
   bench exec [N] [R]      exec storm: vigil events vs execsnoop vs nothing
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         "bench-open-loop" => bench_opens::open_loop(rest),
         "bench-churn-loop" => bench_churn::churn_loop(rest),
         "io-uring-ops" => vmtest::io_uring_ops(rest),
+        "make-files" => vmtest_burst::make_files(rest),
         "sec-actions" => vmtest::sec_actions(rest),
         "bench-exec-loop" => bench_security::exec_loop(rest),
         "bench-connect-loop" => bench_security::connect_loop(rest),

@@ -27,7 +27,7 @@ use crate::repo_root;
 
 /// Under TCG a guest boots in seconds; the suite inside takes well under
 /// a minute. A guest still running after this has hung.
-const GUEST_TIMEOUT: Duration = Duration::from_secs(300);
+const GUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// Scratch root of the scenarios inside the guest.
 const GUEST_ROOT: &str = "/vt";
 const MODULES: &[&str] = &[
@@ -285,7 +285,7 @@ fn fim_backends() -> Vec<&'static str> {
 /// FIM in the guest: the real agent, once per backend, where it runs; on
 /// arm64, a load of the aarch64 FIM object, which is what can be checked
 /// there.
-fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
+fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)], slot: &KernelSlot) -> String {
     let mut s = String::new();
     if let Tracer::GuestTrace(_) = tracer {
         let _ = writeln!(
@@ -304,7 +304,8 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
         }
         let watch: Vec<String> = cases
             .iter()
-            .map(|c| format!("--watch '{}'", c.tree.display()))
+            .flat_map(|c| c.watched())
+            .map(|p| format!("--watch '{}'", p.display()))
             .collect();
         let _ = writeln!(
             s,
@@ -329,6 +330,9 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)]) -> String {
         let _ = writeln!(s, "sleep 3; kill -TERM $FP; wait $FP");
         let _ = writeln!(s, "echo VIGIL-FIM-STDERR-{backend}-BEGIN; cat /tmp/fim-{backend}.err; echo VIGIL-FIM-STDERR-{backend}-END");
         let _ = writeln!(s, "echo VIGIL-FIM-{backend}-BEGIN; cat /tmp/fim-{backend}.json; echo VIGIL-FIM-{backend}-END");
+        if crate::vmtest_burst::runs_on(slot, backend) {
+            s.push_str(&crate::vmtest_burst::script(backend));
+        }
     }
     s
 }
@@ -337,6 +341,7 @@ fn guest_script(
     tracer: &Tracer,
     cases: &[vigil_scenarios::Case],
     fim_runs: &[(&str, Vec<FimCase>)],
+    slot: &KernelSlot,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "mkdir -p {GUEST_ROOT}");
@@ -362,7 +367,7 @@ fn guest_script(
         s,
         "echo VIGIL-EVENTS-BEGIN; cat /tmp/events.json; echo VIGIL-EVENTS-END"
     );
-    s.push_str(&fim_script(tracer, fim_runs));
+    s.push_str(&fim_script(tracer, fim_runs, slot));
     s.push_str(&security_script(tracer));
     s
 }
@@ -470,7 +475,7 @@ fn run_guest(
         apt,
         arch,
         &kernel,
-        &guest_script(&tracer, &cases, &fim_runs),
+        &guest_script(&tracer, &cases, &fim_runs, slot),
         &binaries,
         &objects,
     )?;
@@ -511,7 +516,7 @@ fn run_guest(
     let _ = fs::remove_file(&initrd);
     let (mut cells, doctor) = judge(&label, arch.name, &kernel.version, &cases, &console, &log);
     cells.extend(judge_fim(
-        &label, arch.name, &tracer, &fim_runs, &console, &log,
+        &label, arch.name, slot, &tracer, &fim_runs, &console, &log,
     ));
     cells.push(match tracer {
         Tracer::Vigil(_) => judge_security(&label, arch.name, &console, &log),
@@ -745,6 +750,7 @@ fn judge(
 fn judge_fim(
     label: &str,
     arch: &'static str,
+    slot: &KernelSlot,
     tracer: &Tracer,
     runs: &[(&str, Vec<FimCase>)],
     console: &str,
@@ -815,6 +821,13 @@ fn judge_fim(
             "fim/io_uring".into(),
             judge_io_uring(backend, cases, console, stderr, events.as_ref()),
         ));
+        if crate::vmtest_burst::runs_on(slot, backend) {
+            cells.push(cell(
+                backend,
+                "fim/burst".into(),
+                crate::vmtest_burst::judge(backend, console),
+            ));
+        }
     }
     cells
 }

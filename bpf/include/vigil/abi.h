@@ -471,6 +471,8 @@ struct vigil_fim_config {
 	__u32 register_tree; /* nonzero: the agent's next openat registers this tree */
 	__u32 verdict_gen;   /* bumped on renames: cached tree verdicts expire */
 	__u32 dedupe_ms;     /* writes to one file by one process merge within this */
+	__u32 selftest_tid;  /* the agent's self-test thread: reported like anyone */
+	__u32 rename_gen;    /* bumped on every rename: cached who strings expire */
 };
 VIGIL_KEEP_BTF(struct vigil_fim_config, fim_config);
 

@@ -42,11 +42,19 @@ static __always_inline void vigil_count_state_drop(__u32 slot)
 		__sync_fetch_and_add(&c->state_drops, 1);
 }
 
-/* Fill the header fields that come from the current task. */
+/* include/linux/sched.h: an io_uring worker or SQPOLL thread. */
+#define VIGIL_PF_IO_WORKER 0x00000010
+
+/*
+ * Fill the header fields that come from the current task. An io_uring
+ * worker or SQPOLL thread ("iou-sqp-1234") acts for its process: the
+ * command name is the process's, the thread id stays the worker's.
+ */
 static __always_inline void vigil_fill_header(struct vigil_event_header *h, __u32 kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 	h->ts_ns = bpf_ktime_get_ns();
 	h->kind = kind;
@@ -54,7 +62,10 @@ static __always_inline void vigil_fill_header(struct vigil_event_header *h, __u3
 	h->tid = (__u32)pid_tgid;
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	if (BPF_CORE_READ(task, flags) & VIGIL_PF_IO_WORKER)
+		BPF_CORE_READ_STR_INTO(&h->comm, task, group_leader, comm);
+	else
+		bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
 /*

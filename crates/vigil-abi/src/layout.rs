@@ -131,7 +131,9 @@ pub(crate) static CORE_STRUCTS: &[AbiStruct] = &[
             agent_tgid,
             register_tree,
             verdict_gen,
-            dedupe_ms
+            dedupe_ms,
+            selftest_tid,
+            rename_gen
         }),
     },
     AbiStruct {

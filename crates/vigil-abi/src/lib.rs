@@ -215,6 +215,12 @@ pub struct FimConfig {
     pub register_tree: u32,
     pub verdict_gen: u32,
     pub dedupe_ms: u32,
+    /// The agent's self-test thread: its changes are reported, so the
+    /// agent can see its own canary come back through the hooks.
+    pub selftest_tid: u32,
+    /// Bumped by the kernel side on every rename on the host: exe and cwd
+    /// strings cached before it are sent again.
+    pub rename_gen: u32,
 }
 
 /// `struct vigil_opens_filter`: `opens_config[0]`.

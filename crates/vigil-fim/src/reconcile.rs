@@ -6,6 +6,9 @@
 //! reported.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use crate::diff::{delta, Delta};
 use crate::hash::Hashing;
@@ -31,6 +34,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// `old`, gone.
+    pub fn deleted(old: FileRecord) -> Self {
+        Change {
+            kind: ChangeKind::Deleted,
+            old: Some(old),
+            new: None,
+            delta: Delta::default(),
+        }
+    }
+
     pub fn path(&self) -> &[u8] {
         &self
             .new
@@ -115,7 +128,24 @@ pub fn reconcile(
     apply: bool,
     hashing: &Hashing,
 ) -> Result<Reconciled, StoreError> {
-    let established = store.meta(BASELINE_DONE)?.is_none();
+    // Trees the baseline already holds report their changes; a new one is
+    // established silently. Baselines from before trees were registered
+    // hold a tree when they hold records under its root.
+    let registered = store.trees()?;
+    let legacy = store.meta(BASELINE_DONE)?.is_some();
+    let mut new_roots: Vec<&[u8]> = Vec::new();
+    for t in trees {
+        let root = t.path.as_os_str().as_bytes();
+        let held = registered.iter().any(|r| r == root) || (legacy && store.has_under(root)?);
+        if !held {
+            new_roots.push(root);
+        }
+    }
+    let established = !trees.is_empty() && new_roots.len() == trees.len();
+    let is_new = |p: &[u8]| {
+        tree_for(trees, Path::new(OsStr::from_bytes(p)))
+            .is_some_and(|t| new_roots.contains(&t.path.as_os_str().as_bytes()))
+    };
     let scanned = scan(trees, progress, hashing);
     if scanned.cancelled {
         // Part of the trees only: applied, it would delete the rest.
@@ -124,16 +154,19 @@ pub fn reconcile(
             ..Reconciled::default()
         });
     }
-    let mut old: HashMap<Vec<u8>, FileRecord> = store
-        .all()?
-        .into_iter()
-        .map(|r| (r.path.clone(), r))
-        .collect();
+    // Only the watched trees' records: the baseline's other trees are
+    // neither compared nor touched.
+    let mut old: HashMap<Vec<u8>, FileRecord> = HashMap::new();
+    for t in trees {
+        for r in store.under(t.path.as_os_str().as_bytes())? {
+            old.insert(r.path.clone(), r);
+        }
+    }
     let mut changes = Vec::new();
     for rec in &scanned.records {
         let before = old.remove(&rec.path);
-        // A first baseline reports nothing: no copy of every record.
-        if established {
+        // A new tree reports nothing: no copy of every record.
+        if is_new(&rec.path) {
             continue;
         }
         if let Some(c) = classify(tree_for(trees, rec.path()), before, Some(rec.clone())) {
@@ -158,25 +191,25 @@ pub fn reconcile(
             continue;
         }
         let tree = tree_for(trees, rec.path());
-        if tree.is_some() {
-            changes.push(Change {
-                kind: ChangeKind::Deleted,
-                old: Some(rec),
-                new: None,
-                delta: Delta::default(),
-            });
+        if tree.is_some() && !is_new(&path) {
+            changes.push(Change::deleted(rec));
         }
-        // Outside every tree now (the config changed): dropped silently.
+        // Excluded from its tree now (the config changed): dropped silently.
         deletes.push(path);
     }
     if apply {
         store.apply(&scanned.records, &deletes)?;
+        let roots: Vec<&[u8]> = trees
+            .iter()
+            .map(|t| t.path.as_os_str().as_bytes())
+            .collect();
+        store.add_trees(&roots)?;
         store.set_meta(BASELINE_DONE, "1")?;
         store.set_meta(LAST_SCAN, &now_secs().to_string())?;
     }
     changes.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(Reconciled {
-        changes: if established { Vec::new() } else { changes },
+        changes,
         issues: scanned.issues,
         files: scanned.records.len() as u64,
         bytes_hashed: scanned.bytes_hashed,

@@ -89,6 +89,11 @@ pub fn list(trees: &[WatchedTree]) -> (Vec<(PathBuf, std::fs::Metadata)>, Vec<Sc
     };
     for t in trees {
         match std::fs::symlink_metadata(&t.path) {
+            // A single watched file: itself, nothing to list.
+            Ok(md) if !md.is_dir() => {
+                entries.push((t.path.clone(), md));
+                continue;
+            }
             Ok(md) => entries.push((t.path.clone(), md)),
             Err(e) => {
                 issues.push(gone(t.path.clone(), e));

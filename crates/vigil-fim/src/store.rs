@@ -49,7 +49,14 @@ CREATE TABLE IF NOT EXISTS files (
     blake3_leaves BLOB
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trees (root BLOB PRIMARY KEY, added INTEGER NOT NULL) WITHOUT ROWID;
 ";
+
+/// The key range of the paths strictly below `root`: `[lo, hi)`.
+fn below(root: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let base = root.strip_suffix(b"/").unwrap_or(root);
+    ([base, b"/"].concat(), [base, b"0"].concat())
+}
 
 fn to_hash(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
     v.and_then(|b| b.try_into().ok())
@@ -189,6 +196,104 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// The records of `root` and of every path below it, in path order.
+    pub fn under(&self, root: &[u8]) -> Result<Vec<FileRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.under_page(root, after.as_deref(), 4096)?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = Some(last.path.clone());
+            out.extend(page);
+        }
+    }
+
+    /// Up to `limit` records of `root` and below, in path order, after the
+    /// path `after` (from the start with `None`): for moving a directory
+    /// of any size in bounded memory.
+    pub fn under_page(
+        &self,
+        root: &[u8],
+        after: Option<&[u8]>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        let (lo, hi) = below(root);
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM files \
+                 WHERE (path = ?1 OR (path >= ?2 AND path < ?3)) AND (?4 IS NULL OR path > ?4) \
+                 ORDER BY path LIMIT ?5"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![root, lo, hi, after, limit], from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Whether any record is at `root` or below it.
+    pub fn has_under(&self, root: &[u8]) -> Result<bool, StoreError> {
+        Ok(!self.under_page(root, None, 1)?.is_empty())
+    }
+
+    /// The roots of the trees the baseline holds records for.
+    pub fn trees(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT root FROM trees ORDER BY root")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records that the baseline now holds the trees at `roots`.
+    pub fn add_trees(&self, roots: &[&[u8]]) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        for r in roots {
+            self.conn
+                .execute(
+                    "INSERT OR IGNORE INTO trees (root, added) VALUES (?1, ?2)",
+                    params![r, now],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the tree at `root`: its registration, and its records but
+    /// those another tree still holds (an enclosing tree holds them all,
+    /// a nested one its own). Returns how many records went.
+    pub fn forget_tree(&mut self, root: &[u8]) -> Result<u64, StoreError> {
+        let others: Vec<Vec<u8>> = self.trees()?.into_iter().filter(|t| t != root).collect();
+        let holds = |t: &[u8], p: &[u8]| p == t || p.starts_with(&below(t).0);
+        let mut gone = Vec::new();
+        if !others.iter().any(|t| holds(t, root)) {
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = self.under_page(root, after.as_deref(), 4096)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.path.clone());
+                gone.extend(
+                    page.into_iter()
+                        .map(|r| r.path)
+                        .filter(|p| !others.iter().any(|t| holds(t, p))),
+                );
+            }
+        }
+        self.apply(&[], &gone)?;
+        self.conn
+            .execute("DELETE FROM trees WHERE root = ?1", [root])
+            .map_err(|e| self.err(e))?;
+        Ok(gone.len() as u64)
+    }
+
     pub fn count(&self) -> Result<u64, StoreError> {
         self.conn
             .query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0))
@@ -196,14 +301,38 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Writes `upserts` and removes `deletes` in one transaction.
+    /// Runs `f` as one batch: every `apply` in it is one transaction,
+    /// synced once (a burst of 50,000 deletions is one sync, not 50,000),
+    /// undone if `f` fails. A crash before the end leaves the baseline as
+    /// it was: the next start-up scan reports those changes again.
+    pub fn batch<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        match f(self) {
+            Ok(t) => {
+                self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `upserts` and removes `deletes` at once (a savepoint: its own
+    /// transaction, or part of a batch's).
     pub fn apply(&mut self, upserts: &[FileRecord], deletes: &[Vec<u8>]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.savepoint().map_err(err)?;
         {
             let mut ins = tx
                 .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))

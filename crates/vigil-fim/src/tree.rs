@@ -40,6 +40,10 @@ pub struct WatchedTree {
     /// Report attribute changes (mode, owner, xattrs).
     pub attributes: bool,
     pub limits: HashLimits,
+    /// A single file, not a directory: the kernel watches its directory
+    /// (its name outlives its inode: `sed -i`, editors and package
+    /// managers replace it by rename), and only its own path is reported.
+    pub file: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +88,17 @@ impl WatchedTree {
             content: true,
             attributes: true,
             limits: HashLimits::default(),
+            file: false,
         })
+    }
+
+    /// The directory the kernel watches for this tree: its root, or for a
+    /// single file, the file's directory.
+    pub fn watched_dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(dir) if self.file => dir,
+            _ => &self.path,
+        }
     }
 
     /// Whether `path` belongs to this tree and is not excluded.

@@ -26,6 +26,10 @@ pub struct FimExpect {
     /// One of `vigil.fim.operations`.
     pub op: &'static str,
     pub previous_path: Option<PathBuf>,
+    /// `vigil.fim` details the kernel hooks know (where a file went or
+    /// came from, the names it passed through); fanotify is not held to
+    /// them.
+    pub details: Vec<(&'static str, Value)>,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +42,17 @@ pub struct FimCase {
     pub workload: String,
     pub expect: Vec<FimExpect>,
     pub forbid: Vec<String>,
+    /// A single watched file beside the tree, replaced by `sed -i`.
+    pub single: Option<PathBuf>,
+}
+
+impl FimCase {
+    /// What the agent is told to watch for this case.
+    pub fn watched(&self) -> Vec<&Path> {
+        std::iter::once(self.tree.as_path())
+            .chain(self.single.as_deref())
+            .collect()
+    }
 }
 
 fn q(p: &Path) -> String {
@@ -45,14 +60,27 @@ fn q(p: &Path) -> String {
 }
 
 const PREPARE: &str = "echo m > m && echo t > t && echo c > c && echo o > o && echo r > r && \
-     echo l > l && echo d > d && mkdir rd && echo x > x";
+     echo l > l && echo d > d && mkdir rd && echo x > x && echo s > sd && echo ch > chain && \
+     echo rdel > rdel";
+
+/// Made before the agent starts for the moves across the tree's edge:
+/// `mo` and `md` in the tree leave it, `mf` and `mi` beside it come in.
+fn prepare_moves(out: &Path) -> String {
+    format!(
+        "echo mo > mo && mkdir md && echo 1 > md/f1 && echo 2 > md/f2 && \
+         mkdir -p {0}/mi && echo 1 > {0}/mi/g1 && echo mf > {0}/mf",
+        q(out)
+    )
+}
 
 /// The workload, run inside the tree. `xattrs`: whether setfattr is there.
 fn workload(xattrs: bool) -> String {
     let mut w = String::from(
         "echo new > created && echo more >> m && truncate -s 0 t && chmod 600 c && chown 1:1 o && \
          mv r r2 && ln l l2 && ln -s m s && mkdir nd && rmdir rd && rm d && \
-         echo tmp > transient && rm transient",
+         echo tmp > transient && rm transient && \
+         sed -i s/s/S/ sd && mv chain chain2 && mv chain2 chain3 && \
+         echo ct > ct && mv ct ct2 && rm ct2 && mv rdel rdel2 && rm rdel2",
     );
     if xattrs {
         w.push_str(" && setfattr -n user.vigil -v 1 x");
@@ -60,13 +88,59 @@ fn workload(xattrs: bool) -> String {
     w
 }
 
-fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
-    let e = |name: &str, action, op| FimExpect {
+/// Moves across the tree's edge, both ways, run inside the tree.
+fn workload_moves(out: &Path) -> String {
+    format!("mv mo md {0}/ && mv {0}/mf {0}/mi .", q(out))
+}
+
+fn e(dir: &Path, name: &str, action: &'static str, op: &'static str) -> FimExpect {
+    FimExpect {
         path: dir.join(name),
         action,
         op,
         previous_path: None,
+        details: Vec::new(),
+    }
+}
+
+fn detail(mut x: FimExpect, key: &'static str, value: Value) -> FimExpect {
+    x.details.push((key, value));
+    x
+}
+
+fn path_value(p: &Path) -> Value {
+    Value::String(p.display().to_string())
+}
+
+fn expect_moves(dir: &Path, out: &Path) -> Vec<FimExpect> {
+    let left = |name: &str| {
+        detail(
+            e(dir, name, "deleted", "rename"),
+            "moved_to",
+            path_value(&out.join(name)),
+        )
     };
+    let came = |name: &str| {
+        detail(
+            e(dir, name, "created", "rename"),
+            "moved_from",
+            path_value(&out.join(name)),
+        )
+    };
+    vec![
+        left("mo"),
+        left("md"),
+        left("md/f1"),
+        left("md/f2"),
+        came("mf"),
+        came("mi"),
+        came("mi/g1"),
+    ]
+}
+
+fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
+    let e = |name: &str, action, op| e(dir, name, action, op);
+    let names = |n: &[&str]| Value::Array(n.iter().map(|x| path_value(&dir.join(x))).collect());
     let mut v = vec![
         e("created", "created", "open_write"),
         e("m", "modified", "append"),
@@ -74,11 +148,33 @@ fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
         e("c", "attributes_modified", "chmod"),
         e("o", "attributes_modified", "chown"),
         FimExpect {
-            path: dir.join("r2"),
-            action: "renamed",
-            op: "rename",
             previous_path: Some(dir.join("r")),
+            ..e("r2", "renamed", "rename")
         },
+        // Replaced by rename (sed -i): a modification; the temporary name
+        // is a detail.
+        e("sd", "modified", "rename"),
+        // A chain of renames: one, from the first name, through the second.
+        detail(
+            FimExpect {
+                previous_path: Some(dir.join("chain")),
+                ..e("chain3", "renamed", "rename")
+            },
+            "intermediate_paths",
+            names(&["chain2"]),
+        ),
+        // Made, renamed and deleted: never there at a look, names kept.
+        detail(
+            e("ct2", "created_and_deleted", "unlink"),
+            "intermediate_paths",
+            names(&["ct"]),
+        ),
+        // Renamed, then deleted: the baseline's file is gone.
+        detail(
+            e("rdel", "deleted", "unlink"),
+            "intermediate_paths",
+            names(&["rdel2"]),
+        ),
         e("l2", "created", "link"),
         e("s", "created", "symlink"),
         e("nd", "created", "mkdir"),
@@ -100,13 +196,35 @@ pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool, tag: &str) -> Vec<
     let mut v = Vec::new();
     for c in layouts.iter().filter(|c| c.fs != "mntns") {
         let tree = c.dir.join(format!("fim-{tag}"));
+        // Beside the tree, on the same filesystem: a move is a rename.
+        let out = c.dir.join(format!("fim-{tag}-outside"));
+        let single = c.dir.join(format!("single-{tag}"));
+        let mut expect = expectations(&tree, xattrs);
+        expect.extend(expect_moves(&tree, &out));
+        // A single watched file, replaced by rename: modified.
+        expect.push(FimExpect {
+            path: single.clone(),
+            ..e(&tree, "", "modified", "rename")
+        });
         v.push(FimCase {
             fs: c.fs,
             tree: tree.clone(),
-            prepare: format!("mkdir -p {0} && cd {0} && {PREPARE}", q(&tree)),
-            workload: format!("(cd {} && {})", q(&tree), workload(xattrs)),
-            expect: expectations(&tree, xattrs),
+            prepare: format!(
+                "mkdir -p {0} && cd {0} && {PREPARE} && {1} && echo one > {2}",
+                q(&tree),
+                prepare_moves(&out),
+                q(&single)
+            ),
+            workload: format!(
+                "(cd {} && {} && {} && sed -i s/one/two/ {})",
+                q(&tree),
+                workload(xattrs),
+                workload_moves(&out),
+                q(&single)
+            ),
+            expect,
             forbid: c.forbid.clone(),
+            single: Some(single),
         });
     }
     // Through a bind mount that only a new mount namespace has.
@@ -129,6 +247,7 @@ pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool, tag: &str) -> Vec<
         ),
         expect: expectations(&view, false),
         forbid: vec![],
+        single: None,
     });
     v
 }
@@ -150,8 +269,11 @@ pub fn workload_script(cases: &[FimCase]) -> String {
 }
 
 /// The operation fanotify reports for what the BPF hooks call `op`.
-fn fanotify_op(op: &'static str) -> &'static str {
+fn fanotify_op(op: &'static str, action: &str) -> &'static str {
     match op {
+        // A move's halves: fanotify names each side.
+        "rename" if action == "deleted" => "moved_from",
+        "rename" if action == "created" => "moved_to",
         "open_write" | "link" | "symlink" => "create",
         "write" | "append" | "truncate" => "modify",
         "chmod" | "chown" | "setxattr" | "removexattr" => "attrib",
@@ -173,17 +295,52 @@ fn as_seen_by(
         };
         return (e.path.clone(), op, &["kernel"]);
     }
-    // Inode marks see changes through any mount; the path is the tree's.
-    let path = case.tree.join(e.path.file_name().unwrap_or_default());
-    (path, fanotify_op(e.op), &["procfs", "pid_only"])
+    // Inode marks see changes through any mount; the path is the agent's
+    // (the tree's, for a change made through the namespace's view).
+    let below = match e.path.strip_prefix(&case.tree) {
+        Ok(b) => b,
+        Err(_) if case.fs != "mntns" => Path::new(""),
+        Err(_) => Path::new(e.path.file_name().unwrap_or_default()),
+    };
+    let path = if below.as_os_str().is_empty() {
+        e.path.clone()
+    } else {
+        case.tree.join(below)
+    };
+    // Where one change is made of several (a move, a chain of renames),
+    // fanotify's operations depend on how its events fell: any will do.
+    let op = if e.details.is_empty() {
+        fanotify_op(e.op, e.action)
+    } else {
+        ANY_OP
+    };
+    (path, op, &["procfs", "pid_only"])
 }
+
+/// A live event's times: the first change, then the last (`@timestamp`),
+/// then when it was written. RFC 3339 in UTC with nanoseconds sorts as
+/// text.
+fn times_in_order(ev: &Value) -> bool {
+    let t = |v: &Value| v.as_str().map(str::to_owned);
+    match (
+        t(&ev["event"]["start"]),
+        t(&ev["@timestamp"]),
+        t(&ev["event"]["created"]),
+    ) {
+        (Some(s), Some(at), Some(c)) => s <= at && at <= c,
+        _ => false,
+    }
+}
+
+/// An expected operation that any operation meets.
+const ANY_OP: &str = "";
 
 /// Whether `ev` reports `action` with operation `op` among its own.
 fn action_with_op(ev: &Value, action: &str, op: &str) -> bool {
     ev["event"]["action"] == action
         && ev["vigil"]["fim"]["operations"]
             .as_array()
-            .is_some_and(|ops| ops.iter().any(|o| o == op))
+            .is_some_and(|ops| op == ANY_OP || ops.iter().any(|o| o == op))
 }
 
 /// Whether some event reports `action` on `path` with operation `op`.
@@ -214,8 +371,11 @@ pub fn check(case: &FimCase, events: &[Value], backend: &str) -> Result<(), Stri
         });
         let found: Vec<&Value> = events.iter().filter(|ev| path_bytes(ev) == want).collect();
         let ok = found.iter().any(|ev| {
-            action_with_op(ev, e.action, op)
+            times_in_order(ev)
+                && action_with_op(ev, e.action, op)
                 && who.iter().any(|w| ev["vigil"]["fim"]["who"] == *w)
+                && (backend == "fanotify"
+                    || e.details.iter().all(|(k, v)| ev["vigil"]["fim"][*k] == *v))
                 && ev["process"]["pid"].as_u64().is_some()
                 && previous
                     .as_ref()

@@ -29,6 +29,51 @@ pub fn prepare(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Submits one request and waits for it: its result, or why it failed.
+fn submit(ring: &mut IoUring, what: &str, e: squeue::Entry) -> Result<i32, String> {
+    // SAFETY: every buffer and path outlives the request, which completes
+    // before this returns.
+    unsafe { ring.submission().push(&e) }.map_err(|e| format!("{what}: {e}"))?;
+    ring.submit_and_wait(1)
+        .map_err(|e| format!("{what}: {e}"))?;
+    let res = ring.completion().next().map_or(-1, |c| c.result());
+    if res < 0 {
+        return Err(format!(
+            "{what}: {}",
+            std::io::Error::from_raw_os_error(-res)
+        ));
+    }
+    Ok(res)
+}
+
+/// Creates and writes `name` in `dir` through a ring whose requests a
+/// kernel thread of this process submits (SQPOLL, "iou-sqp-PID"): no
+/// syscall of this thread names the file.
+pub fn run_sqpoll(dir: &Path, name: &str) -> Result<(), String> {
+    let mut ring = IoUring::builder()
+        .setup_sqpoll(2000)
+        .build(8)
+        .map_err(|e| format!("io_uring_setup (SQPOLL): {e}"))?;
+    let path = cstr(&dir.join(name));
+    let data = b"written by an SQPOLL thread";
+    let fd = submit(
+        &mut ring,
+        "openat",
+        opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+            .flags(libc::O_CREAT | libc::O_WRONLY)
+            .mode(0o644)
+            .build(),
+    )?;
+    submit(
+        &mut ring,
+        "write",
+        opcode::Write::new(types::Fd(fd), data.as_ptr(), data.len() as u32).build(),
+    )?;
+    // SAFETY: the fd the ring opened, closed once.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
 fn cstr(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("no NUL in a test path")
 }
@@ -51,21 +96,7 @@ pub fn run(dir: &Path) -> Result<Vec<&'static str>, String> {
     ring.submitter()
         .register_files(&[registered.as_raw_fd()])
         .map_err(|e| format!("register_files: {e}"))?;
-    let mut submit = |what: &str, e: squeue::Entry| -> Result<i32, String> {
-        // SAFETY: every buffer and path outlives the request, which
-        // completes before this returns.
-        unsafe { ring.submission().push(&e) }.map_err(|e| format!("{what}: {e}"))?;
-        ring.submit_and_wait(1)
-            .map_err(|e| format!("{what}: {e}"))?;
-        let res = ring.completion().next().map_or(-1, |c| c.result());
-        if res < 0 {
-            return Err(format!(
-                "{what}: {}",
-                std::io::Error::from_raw_os_error(-res)
-            ));
-        }
-        Ok(res)
-    };
+    let mut submit = |what: &str, e: squeue::Entry| submit(&mut ring, what, e);
     let at = types::Fd(libc::AT_FDCWD);
     let data = b"written through io_uring";
     let len = data.len() as u32;

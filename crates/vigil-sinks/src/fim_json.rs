@@ -96,19 +96,23 @@ fn ns_to_time(ns: i64) -> SystemTime {
 }
 
 /// Every `event.action` a change can have.
-pub const ACTIONS: [&str; 6] = [
+pub const ACTIONS: [&str; 7] = [
     "created",
     "deleted",
     "modified",
     "attributes_modified",
     "renamed",
     "created_and_deleted",
+    "rewritten",
 ];
 
 /// The `event.action` of a change.
 pub fn action(c: Option<&Change>, live: Option<&LiveWho<'_>>) -> &'static str {
     if live.is_some_and(|l| l.previous_path.is_some()) {
         return "renamed";
+    }
+    if live.is_some_and(|l| l.rewritten) {
+        return "rewritten";
     }
     let Some(c) = c else {
         return "created_and_deleted";
@@ -158,6 +162,19 @@ pub struct LiveWho<'a> {
     /// The path the process used, when it differs from the baseline's
     /// (through a bind mount, or a symlinked directory).
     pub seen_path: Option<&'a [u8]>,
+    /// Arrived from outside every tree: where it was.
+    pub moved_from: Option<&'a [u8]>,
+    /// Left every tree: where it went.
+    pub moved_to: Option<&'a [u8]>,
+    /// Names it passed through that are gone (a temporary file renamed
+    /// over it, a chain of renames).
+    pub intermediate: &'a [Vec<u8>],
+    /// The kernel's times of the first and the last operation merged.
+    pub first_time: SystemTime,
+    pub last_time: SystemTime,
+    /// Written to and found as it was (changed and restored between two
+    /// looks, or rewritten unchanged).
+    pub rewritten: bool,
 }
 
 /// Appends one JSON line for a change of `path`: found by a scan (`live`
@@ -172,8 +189,14 @@ pub fn write_change(
     host: &str,
     live: Option<&LiveWho<'_>>,
 ) {
+    let written = SystemTime::now();
     w.begin();
-    w.str("@timestamp", &rfc3339(SystemTime::now()));
+    // When it happened: for a live change, the kernel's time of the last
+    // operation merged into it; for a scan, when the scan found it.
+    w.str(
+        "@timestamp",
+        &rfc3339(live.map_or(written, |l| l.last_time)),
+    );
     w.begin_obj("event");
     w.str("kind", "event");
     w.str_array("category", &["file"]);
@@ -190,6 +213,11 @@ pub fn write_change(
     w.str("module", "vigil");
     w.str("dataset", "vigil.fim");
     w.str("reason", trigger.reason());
+    if let Some(l) = live {
+        w.str("start", &rfc3339(l.first_time));
+        w.str("end", &rfc3339(l.last_time));
+    }
+    w.str("created", &rfc3339(written));
     w.end();
     w.begin_obj("host");
     w.str("hostname", host);
@@ -223,6 +251,20 @@ pub fn write_change(
             if let Some(p) = l.previous_path {
                 w.bytes("previous_path", p);
             }
+            if let Some(p) = l.moved_from {
+                w.bytes("moved_from", p);
+            }
+            if let Some(p) = l.moved_to {
+                w.bytes("moved_to", p);
+            }
+            if !l.intermediate.is_empty() {
+                let names: Vec<String> = l
+                    .intermediate
+                    .iter()
+                    .map(|p| crate::text::escape_invalid_utf8(p))
+                    .collect();
+                w.str_array("intermediate_paths", &names);
+            }
             if seen.is_some() {
                 w.bytes("baseline_path", path);
             }
@@ -240,7 +282,8 @@ pub fn write_change(
             w.num("hash_leaves_rehashed", n);
         }
     }
-    if let Some(c) = c.filter(|c| c.kind == ChangeKind::Modified) {
+    if let Some(c) = c.filter(|c| c.kind == ChangeKind::Modified && !c.delta.attributes.is_empty())
+    {
         let names: Vec<&str> = c
             .delta
             .attributes
@@ -266,6 +309,53 @@ pub fn write_change(
         w.bool("other_mount_namespace", l.enriched.other_mntns);
         w.end();
     }
+    w.end();
+    w.end();
+    w.buf.push(b'\n');
+}
+
+/// One JSON line for a FIM self-test that failed (an alert: live FIM may
+/// be blind) or passed again after failing.
+pub fn write_selftest(w: &mut JsonWriter, host: &str, failed: Option<&str>, canary_dir: &str) {
+    w.begin();
+    w.str("@timestamp", &rfc3339(SystemTime::now()));
+    w.begin_obj("event");
+    w.str("kind", if failed.is_some() { "alert" } else { "event" });
+    w.str_array("category", &["host"]);
+    w.str_array("type", &[if failed.is_some() { "error" } else { "info" }]);
+    w.str(
+        "action",
+        if failed.is_some() {
+            "fim_selftest_failed"
+        } else {
+            "fim_selftest_recovered"
+        },
+    );
+    w.str("module", "vigil");
+    w.str("dataset", "vigil.fim");
+    w.str(
+        "outcome",
+        if failed.is_some() {
+            "failure"
+        } else {
+            "success"
+        },
+    );
+    w.end();
+    w.begin_obj("host");
+    w.str("hostname", host);
+    w.end();
+    w.str(
+        "message",
+        failed.unwrap_or("FIM self-test passes again: live changes reach the agent"),
+    );
+    w.begin_obj("vigil");
+    w.begin_obj("fim");
+    w.begin_obj("selftest");
+    w.str("canary_dir", canary_dir);
+    w.num("agent_pid", std::process::id());
+    w.end();
+    w.end();
     w.end();
     w.end();
     w.buf.push(b'\n');

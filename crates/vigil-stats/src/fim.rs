@@ -37,6 +37,11 @@ pub struct FimFigures {
     /// Where live changes come from: lsm, fentry, tracepoint, fanotify
     /// (degraded), or scans (none).
     pub backend: String,
+    /// The live self-test: `None` when it is off or has no result yet.
+    pub selftest_up: Option<bool>,
+    pub selftest_failures: u64,
+    /// Unix time of the last self-test that passed.
+    pub selftest_last_pass: Option<f64>,
 }
 
 impl FimFigures {
@@ -55,6 +60,9 @@ impl FimFigures {
             resumed_files: 0,
             hash_skipped: Vec::new(),
             backend: backend.to_string(),
+            selftest_up: None,
+            selftest_failures: 0,
+            selftest_last_pass: None,
         }
     }
 
@@ -77,7 +85,7 @@ impl FimFigures {
         let rows = |v: &[(&'static str, u64)]| -> Vec<(&'static str, f64)> {
             v.iter().map(|(k, n)| (*k, *n as f64)).collect()
         };
-        vec![
+        let mut v = vec![
             Family::counter("vigil_fim_scans", "Completed FIM scans by trigger")
                 .with_each("trigger", rows(&self.scans)),
             Family::histogram(
@@ -114,7 +122,31 @@ impl FimFigures {
                 "Where live FIM changes come from (fanotify: degraded, who-data from /proc)",
             )
             .with(&[("backend", &self.backend)], 1.0),
-        ]
+            Family::counter(
+                "vigil_fim_selftest_failures",
+                "FIM self-tests whose canary change did not come back through the kernel hooks",
+            )
+            .with(&[], self.selftest_failures as f64),
+        ];
+        if let Some(up) = self.selftest_up {
+            v.push(
+                Family::gauge(
+                    "vigil_fim_selftest_up",
+                    "1 when the last FIM self-test saw the agent's own canary change come back through the kernel hooks",
+                )
+                .with(&[], flag(up)),
+            );
+        }
+        if let Some(t) = self.selftest_last_pass {
+            v.push(
+                Family::gauge(
+                    "vigil_fim_selftest_last_success_timestamp_seconds",
+                    "When a FIM self-test last passed (Unix time)",
+                )
+                .with(&[], t),
+            );
+        }
+        v
     }
 }
 

@@ -75,6 +75,20 @@ pub enum FimCommand {
         #[command(flatten)]
         target: FimTarget,
     },
+    /// Drop a tree from the baseline: its records go (but those another
+    /// tree in the baseline still holds), and a later run that watches it
+    /// establishes it afresh. Runs that do not watch a tree never touch
+    /// its records; this is the only way they go.
+    Forget {
+        /// The tree's root, as the baseline holds it (see `vigil fim status`).
+        path: PathBuf,
+        /// TOML config file naming the baseline; default: the embedded one.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The baseline database (default: the config's).
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +145,10 @@ pub struct DoctorArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// TOML config naming the baseline, beside which the running agent
+    /// records its FIM self-test; default: the embedded one.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

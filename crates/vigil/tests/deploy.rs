@@ -600,6 +600,7 @@ const REQUIRED_ALERTS: &[(&str, &[&str])] = &[
     ),
     ("VigilBpfProgramNotLoaded", &["vigil_bpf_program_up == 0"]),
     ("VigilLiveFimDegraded", &["vigil_fim_live_up == 0"]),
+    ("VigilFimSelfTestFailing", &["vigil_fim_selftest_up == 0"]),
     ("VigilAgentDown", &[r#"up{job="vigil"} == 0"#]),
     ("VigilAgentAbsent", &[r#"absent(up{job="vigil"})"#]),
     (

@@ -9,13 +9,7 @@ use common::*;
 use serde_json::Value;
 
 fn events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        // Security alerts share the output; these tests are about FIM.
-        .filter(|e| e["event"]["dataset"] == "vigil.fim")
-        .collect()
+    fim_events(path)
 }
 
 #[test]
@@ -410,6 +404,8 @@ fn io_uring_requests_and_copy_file_range_are_reported_with_who_data() {
         std::io::Error::last_os_error()
     );
     drop(dst);
+    // Requests submitted by this process's SQPOLL kernel thread.
+    vigil_scenarios::io_uring::run_sqpoll(&w, "sqpolled").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
     agent.stop();
 
@@ -425,6 +421,17 @@ fn io_uring_requests_and_copy_file_range_are_reported_with_who_data() {
     assert!(!ops.iter().any(|o| o == "io_uring"), "{e}");
     assert_eq!(e["process"]["pid"], std::process::id(), "{e}");
     assert_eq!(e["file"]["size"], 14, "{e}");
+    // The SQPOLL thread ("iou-sqp-PID") acts for this process: its name is
+    // the process's, its thread id its own.
+    let p = w.join("sqpolled").to_string_lossy().into_owned();
+    let e = evs
+        .iter()
+        .find(|e| e["file"]["path"] == p.as_str())
+        .unwrap_or_else(|| panic!("no change of {p}: {evs:?}"));
+    let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(e["process"]["name"], me.trim(), "{e}");
+    assert_eq!(e["process"]["pid"], std::process::id(), "{e}");
+    assert_ne!(e["process"]["thread"]["id"], std::process::id(), "{e}");
 }
 
 fn start_fim(tree: &std::path::Path, dir: &std::path::Path) -> std::process::Child {

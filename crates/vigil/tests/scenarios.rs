@@ -111,7 +111,9 @@ fn fim_suite(backend: &str) {
         .arg("--events-out")
         .arg(&events_out);
     for c in &cases {
-        cmd.arg("--watch").arg(&c.tree);
+        for w in c.watched() {
+            cmd.arg("--watch").arg(w);
+        }
     }
     let mut child = spawn_until(&mut cmd, "FIM live: kernel hooks attached");
     let out = Command::new("sh")

@@ -488,6 +488,8 @@ fn prometheus_scrapes_the_endpoint_and_promtool_accepts_it() {
     });
     prom.wait_for("sum(vigil_fim_changes_total)", |v| v >= 1.0);
     prom.wait_for("vigil_fim_live_up", |v| v == 1.0);
+    // The live self-test ran at start-up and its canary came back.
+    prom.wait_for("vigil_fim_selftest_up", |v| v == 1.0);
 
     let (body, code) = curl(&[&format!("http://{addr}/metrics")]);
     assert_eq!(code, "200");

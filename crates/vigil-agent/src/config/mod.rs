@@ -264,6 +264,11 @@ fn fim(l: &Layers<'_>) -> Result<FimSpec, String> {
         "0" => None,
         s => Some(humantime::parse_duration(s).map_err(|e| interval.fail(format!("{s:?}: {e}")))?),
     };
+    let selftest = l.get("fim.selftest_interval", |r| &r.fim.selftest_interval)?;
+    let selftest_interval = match selftest.value.trim() {
+        "0" => None,
+        s => Some(humantime::parse_duration(s).map_err(|e| selftest.fail(format!("{s:?}: {e}")))?),
+    };
     let backend = l.get("fim.backend", |r| &r.fim.backend)?;
     let backend = match backend.value.as_str() {
         "auto" => None,
@@ -279,6 +284,7 @@ fn fim(l: &Layers<'_>) -> Result<FimSpec, String> {
         tree_defaults: defaults,
         baseline: l.get("fim.baseline", |r| &r.fim.baseline)?.value.clone(),
         scan_interval,
+        selftest_interval,
         backend,
         ringbuf_mib: l.ringbuf_mib("fim.ringbuf_mib", |r| &r.fim.ringbuf_mib)?,
         write_dedupe: l.duration("fim.write_dedupe", |r| &r.fim.write_dedupe)?,

@@ -54,6 +54,7 @@ pub struct Fim {
     pub write_dedupe: Key<String>,
     pub coalesce_quiet: Key<String>,
     pub coalesce_max_delay: Key<String>,
+    pub selftest_interval: Key<String>,
     #[serde(default)]
     pub defaults: Defaults,
     pub tree: Option<Vec<Tree>>,

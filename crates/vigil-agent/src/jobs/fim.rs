@@ -19,7 +19,7 @@ use vigil_fim::reconcile::{reconcile, Reconciled};
 use vigil_fim::scan::ScanIssue;
 use vigil_fim::store::Store;
 use vigil_fim::tree::{tree_for, TreeDefaults, WatchedTree};
-use vigil_kernel::fim_source::{self, FimSource, TreeRoot, Watch};
+use vigil_kernel::fim_source::{self, FimSource, SelfTestWatch, TreeRoot, Watch};
 use vigil_kernel::probe::Capabilities;
 use vigil_kernel::select::FimPlan;
 use vigil_sinks::fim_json::{self, LiveWho, Trigger, WhoSource};
@@ -27,6 +27,7 @@ use vigil_sinks::json::JsonWriter;
 use vigil_sinks::output::Output;
 use vigil_stats::fim::FimFigures;
 
+use crate::jobs::fim_selftest::{Outcome, SelfTest};
 use crate::jobs::metrics::Published;
 use crate::report::FimOutcome;
 
@@ -40,6 +41,8 @@ pub struct FimSpec {
     pub baseline: PathBuf,
     /// The safety-net rescan; `None`: off.
     pub scan_interval: Option<Duration>,
+    /// The live self-test; `None`: off.
+    pub selftest_interval: Option<Duration>,
     /// Live hooks: `None` the best this kernel has.
     pub backend: Option<Backend>,
     pub ringbuf_mib: u32,
@@ -74,6 +77,7 @@ impl FimSpec {
             let mut t = t.clone();
             match std::fs::canonicalize(&t.path) {
                 Ok(real) => {
+                    t.file = std::fs::metadata(&real).is_ok_and(|m| !m.is_dir());
                     if real != t.path {
                         tracing::info!(
                             "{} resolves to {}; watching {}",
@@ -198,6 +202,9 @@ pub struct FimJob {
     host: String,
     writer: JsonWriter,
     hashing: Hashing,
+    selftest: Option<SelfTest>,
+    /// Why the self-test cannot run at all (no live source, no canary).
+    selftest_broken: Option<String>,
 }
 
 /// What a scan was for, as the metrics count it.
@@ -217,20 +224,45 @@ impl FimJob {
     ) -> Result<Self> {
         let (trees, aliases) = spec.resolve_roots();
         let store = Store::open(&spec.baseline)?;
-        let roots: Vec<TreeRoot<'_>> = trees
-            .iter()
-            .enumerate()
-            .map(|(i, t)| TreeRoot {
+        let (selftest, mut selftest_broken) = match spec.selftest_interval {
+            None => (None, None),
+            Some(every) => match SelfTest::start(&spec.baseline, every) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        // One registration per directory: files watched side by side (and
+        // beside a tree's root) share their directory's.
+        let mut roots: Vec<TreeRoot<'_>> = Vec::new();
+        for (i, t) in trees.iter().enumerate() {
+            let recursive = t.recursive && !t.file;
+            if let Some(r) = roots.iter_mut().find(|r| r.path == t.watched_dir()) {
+                r.recursive |= recursive;
+                continue;
+            }
+            roots.push(TreeRoot {
                 id: i as u32 + 1,
-                path: &t.path,
-                recursive: t.recursive,
-            })
-            .collect();
+                path: t.watched_dir(),
+                recursive,
+            });
+        }
+        // The canary's directory: watched for the self-test alone.
+        if let Some(s) = &selftest {
+            roots.push(TreeRoot {
+                id: trees.len() as u32 + 1,
+                path: s.dir(),
+                recursive: false,
+            });
+        }
         let watch = Watch {
             trees: &roots,
             aliases: &aliases,
             ringbuf_bytes: spec.ringbuf_mib << 20,
             dedupe_ms: spec.write_dedupe.as_millis().min(u32::MAX as u128) as u32,
+            selftest: selftest.as_ref().map(|s| SelfTestWatch {
+                tid: s.tid,
+                dir: s.dir(),
+            }),
         };
         let (live, passed_over, open_error) = match fim_source::open(caps, plan, &watch) {
             Ok(opened) => (
@@ -251,9 +283,13 @@ impl FimJob {
             ),
             Err(e) => {
                 tracing::warn!("FIM runs degraded, on scans only: no live who-data: {e}");
+                if spec.selftest_interval.is_some() {
+                    selftest_broken = Some(format!("no live FIM: {e}"));
+                }
                 (None, Vec::new(), Some(e))
             }
         };
+        let selftest = selftest.filter(|_| live.is_some());
         let backend = live.as_ref().map_or("scans", |l| l.source.backend().name());
         let figures = FimFigures::new(&TRIGGERS, &fim_json::ACTIONS, backend);
         let hashing = Hashing::new(&trees, Some(stop));
@@ -269,6 +305,8 @@ impl FimJob {
             host: vigil_sinks::hostname(),
             writer: JsonWriter::new(),
             hashing,
+            selftest,
+            selftest_broken,
         };
         job.publish();
         Ok(job)
@@ -350,6 +388,9 @@ impl FimJob {
         if let Some(b) = self.backend() {
             eprintln!("vigil: FIM live: kernel hooks attached ({b})");
         }
+        if let Some(why) = self.selftest_broken.take() {
+            self.selftest_outcome(out, Outcome::Failed(why))?;
+        }
         let mut next = self.scan_interval.map(|i| Instant::now() + i);
         loop {
             let stopping =
@@ -386,6 +427,9 @@ impl FimJob {
             .map_err(anyhow::Error::msg)?;
         let now = Instant::now();
         for ev in live.events.drain(..) {
+            if self.selftest.as_mut().is_some_and(|s| s.claims(&ev)) {
+                continue;
+            }
             let enriched = live.enricher.enrich(&ev.who);
             live.pipeline
                 .hint(&ev, enriched, &self.store, &self.trees, now);
@@ -400,9 +444,31 @@ impl FimJob {
             live.pipeline.distrust_appends();
             lost = true;
         }
-        let changes = live
-            .pipeline
-            .due(&mut self.store, &self.trees, &self.hashing, now, all)?;
+        // Each change goes out as it is confirmed: a directory of any size
+        // moves in bounded memory.
+        let mut failed = None;
+        {
+            let (figures, writer, trees, host) =
+                (&mut self.figures, &mut self.writer, &self.trees, &self.host);
+            live.pipeline.due_each(
+                &mut self.store,
+                &self.trees,
+                &self.hashing,
+                now,
+                all,
+                &mut |c| {
+                    if failed.is_none() {
+                        if let Err(e) = report(out, figures, writer, trees, host, c) {
+                            failed = Some(e);
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
         lost |= live.pipeline.take_unplaced();
         if now - live.checked >= Duration::from_secs(1) || all {
             live.checked = now;
@@ -421,37 +487,91 @@ impl FimJob {
                 });
             }
         }
-        for c in changes {
-            self.report(out, c)?;
+        if let Some(o) = self.selftest.as_mut().and_then(|s| s.tick(now)) {
+            self.selftest_outcome(out, o)?;
         }
         out.flush().context("flush FIM events")?;
         Ok(lost)
     }
 
-    fn report(&mut self, out: &mut Output, c: LiveChange<Enriched>) -> Result<()> {
-        let who = &c.who;
-        let live = LiveWho {
-            who: &who.who,
-            enriched: &who.enriched,
-            operations: c.operations,
-            merged: c.merged,
-            backend: who.backend.name(),
-            who_from: who_source(who.backend, &who.who.task.comm),
-            previous_path: c.previous_path.as_deref(),
-            seen_path: who.seen.as_deref(),
-        };
-        self.figures
-            .count_change(fim_json::action(c.change.as_ref(), Some(&live)));
-        self.writer.clear();
-        fim_json::write_change(
-            &mut self.writer,
-            &c.path,
-            c.change.as_ref(),
-            &tree_name(&self.trees, &c.path),
-            Trigger::Live,
-            &self.host,
-            Some(&live),
-        );
-        out.write_all(&self.writer.buf).context("write FIM event")
+    /// A self-test's result: the metric, and an event when it fails or
+    /// passes again after failing.
+    fn selftest_outcome(&mut self, out: &mut Output, o: Outcome) -> Result<()> {
+        let was = self.figures.selftest_up;
+        let canary = self
+            .selftest
+            .as_ref()
+            .map(|s| s.dir().display().to_string())
+            .unwrap_or_default();
+        match &o {
+            Outcome::Passed => {
+                self.figures.selftest_up = Some(true);
+                self.figures.selftest_last_pass = Some(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                );
+                if was == Some(false) {
+                    tracing::warn!("FIM self-test passes again");
+                    self.writer.clear();
+                    fim_json::write_selftest(&mut self.writer, &self.host, None, &canary);
+                    out.write_all(&self.writer.buf).context("write FIM event")?;
+                } else if was.is_none() {
+                    tracing::info!("FIM self-test passed: the canary's change came back through the kernel hooks");
+                }
+            }
+            Outcome::Failed(why) => {
+                self.figures.selftest_up = Some(false);
+                self.figures.selftest_failures += 1;
+                tracing::error!("FIM self-test FAILED: {why}");
+                if was != Some(false) {
+                    self.writer.clear();
+                    fim_json::write_selftest(&mut self.writer, &self.host, Some(why), &canary);
+                    out.write_all(&self.writer.buf).context("write FIM event")?;
+                }
+            }
+        }
+        self.publish();
+        Ok(())
     }
+}
+
+/// Writes one live change and counts it.
+fn report(
+    out: &mut Output,
+    figures: &mut FimFigures,
+    writer: &mut JsonWriter,
+    trees: &[WatchedTree],
+    host: &str,
+    c: LiveChange<Enriched>,
+) -> Result<()> {
+    let who = &c.who;
+    let live = LiveWho {
+        who: &who.who,
+        enriched: &who.enriched,
+        operations: c.operations,
+        merged: c.merged,
+        backend: who.backend.name(),
+        who_from: who_source(who.backend, &who.who.task.comm),
+        previous_path: c.previous_path.as_deref(),
+        seen_path: who.seen.as_deref(),
+        moved_from: c.moved_from.as_deref(),
+        moved_to: c.moved_to.as_deref(),
+        intermediate: &c.intermediate,
+        first_time: c.first_time,
+        last_time: c.last_time,
+        rewritten: c.rewritten,
+    };
+    figures.count_change(fim_json::action(c.change.as_ref(), Some(&live)));
+    writer.clear();
+    fim_json::write_change(
+        writer,
+        &c.path,
+        c.change.as_ref(),
+        &tree_name(trees, &c.path),
+        Trigger::Live,
+        host,
+        Some(&live),
+    );
+    out.write_all(&writer.buf).context("write FIM event")
 }

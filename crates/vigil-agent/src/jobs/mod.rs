@@ -2,6 +2,7 @@
 //! from its own subcommand.
 
 pub mod fim;
+pub mod fim_selftest;
 pub mod metrics;
 pub mod security;
 pub mod trace;

@@ -2,8 +2,8 @@
 //! second) becomes one pending change, carrying the last actor's who-data
 //! and the number of hints merged.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
 
 /// One kernel hint about a path, with whatever who-data `W` the caller
 /// carries through.
@@ -22,6 +22,8 @@ pub struct Hint<W> {
     pub keeps_old_bytes: bool,
     /// Where it may have written.
     pub touched: Touched,
+    /// When the kernel saw it.
+    pub time: SystemTime,
 }
 
 /// Where an operation may have written in a file.
@@ -52,6 +54,12 @@ pub struct Pending<W> {
     pub appended: bool,
     /// The leaves the merged hints may have written; `None`: anywhere.
     pub leaves: Option<Vec<(u32, Option<u32>)>>,
+    /// The kernel's times of the first and the last hint merged.
+    pub first_time: SystemTime,
+    pub last_time: SystemTime,
+    /// The names a renamed file passed through between `renamed_from` and
+    /// this path, in order.
+    pub intermediate: Vec<Vec<u8>>,
 }
 
 fn touch(leaves: &mut Option<Vec<(u32, Option<u32>)>>, t: Touched) {
@@ -99,8 +107,24 @@ impl<W> Coalescer<W> {
         self.merge(h, now, false);
     }
 
-    fn merge(&mut self, h: Hint<W>, now: Instant, takes_who: bool) {
-        match self.pending.get_mut(&h.path) {
+    fn merge(&mut self, mut h: Hint<W>, now: Instant, takes_who: bool) {
+        // A rename of a file that was itself renamed here in the window:
+        // one move from where it first was, through the names between.
+        let mut chained: Option<Pending<W>> = None;
+        if let Some(from) = &h.renamed_from {
+            if self
+                .pending
+                .get(from)
+                .is_some_and(|p| p.renamed_from.is_some())
+            {
+                chained = self.pending.remove(from).map(|mut p| {
+                    p.intermediate.push(from.clone());
+                    p
+                });
+                h.renamed_from = chained.as_ref().and_then(|p| p.renamed_from.clone());
+            }
+        }
+        let p = match self.pending.get_mut(&h.path) {
             Some(p) => {
                 p.last = now;
                 p.count += h.count;
@@ -113,35 +137,64 @@ impl<W> Coalescer<W> {
                 }
                 p.appended &= h.keeps_old_bytes;
                 touch(&mut p.leaves, h.touched);
+                p.first_time = p.first_time.min(h.time);
+                p.last_time = p.last_time.max(h.time);
+                p
             }
-            None => {
-                self.pending.insert(
-                    h.path,
-                    Pending {
-                        first: now,
-                        last: now,
-                        count: h.count,
-                        ops: BTreeSet::from([h.op]),
-                        who: h.who,
-                        appended: h.keeps_old_bytes && h.renamed_from.is_none(),
-                        leaves: {
-                            let mut l = h.renamed_from.is_none().then(Vec::new);
-                            touch(&mut l, h.touched);
-                            l
-                        },
-                        renamed_from: h.renamed_from,
-                    },
-                );
-            }
+            None => self.pending.entry(h.path).or_insert(Pending {
+                first: now,
+                last: now,
+                count: h.count,
+                ops: BTreeSet::from([h.op]),
+                who: h.who,
+                appended: h.keeps_old_bytes && h.renamed_from.is_none(),
+                leaves: {
+                    let mut l = h.renamed_from.is_none().then(Vec::new);
+                    touch(&mut l, h.touched);
+                    l
+                },
+                renamed_from: h.renamed_from,
+                first_time: h.time,
+                last_time: h.time,
+                intermediate: Vec::new(),
+            }),
+        };
+        if let Some(c) = chained {
+            p.count += c.count;
+            p.ops.extend(c.ops);
+            p.first = p.first.min(c.first);
+            p.first_time = p.first_time.min(c.first_time);
+            p.appended = false;
+            p.leaves = None;
+            let mut names = c.intermediate;
+            names.append(&mut p.intermediate);
+            p.intermediate = names;
         }
     }
 
-    /// Takes every path that is due (all of them with `all`).
+    /// Whether any path is due (any at all with `all`).
+    pub fn any_due(&self, now: Instant, all: bool) -> bool {
+        self.pending.values().any(|p| self.is_due(p, now, all))
+    }
+
+    fn is_due(&self, p: &Pending<W>, now: Instant, all: bool) -> bool {
+        all || now - p.last >= self.quiet || now - p.first >= self.max_delay
+    }
+
+    /// Takes every path that is due (all of them with `all`). A rename's
+    /// source waits for its target: renamed again later (a chain), the
+    /// target is touched later than the source.
     pub fn due(&mut self, now: Instant, all: bool) -> Vec<(Vec<u8>, Pending<W>)> {
+        let waiting: HashSet<&Vec<u8>> = self
+            .pending
+            .values()
+            .filter(|p| !self.is_due(p, now, all))
+            .filter_map(|p| p.renamed_from.as_ref())
+            .collect();
         let due: Vec<Vec<u8>> = self
             .pending
             .iter()
-            .filter(|(_, p)| all || now - p.last >= self.quiet || now - p.first >= self.max_delay)
+            .filter(|(k, p)| self.is_due(p, now, all) && !waiting.contains(k))
             .map(|(k, _)| k.clone())
             .collect();
         let mut out: Vec<(Vec<u8>, Pending<W>)> = due
@@ -159,6 +212,12 @@ impl<W> Coalescer<W> {
             p.appended = false;
             p.leaves = None;
         }
+    }
+
+    /// Drops what is pending below `prefix` (a moved directory's old or
+    /// new name followed by '/'): the move tells it.
+    pub fn drop_below(&mut self, prefix: &[u8]) {
+        self.pending.retain(|k, _| !k.starts_with(prefix));
     }
 
     /// Removes and returns the pending entry of `path`, if any.
@@ -183,6 +242,7 @@ mod tests {
             renamed_from: None,
             keeps_old_bytes: false,
             touched: Touched::Unknown,
+            time: SystemTime::UNIX_EPOCH,
         };
         c.add(hint("modify", 42), t0);
         c.add_deferred(hint("close_write", 51), t0);
@@ -216,6 +276,7 @@ mod tests {
                     renamed_from: None,
                     keeps_old_bytes: false,
                     touched: Touched::Unknown,
+                    time: SystemTime::UNIX_EPOCH,
                 },
                 t0,
             );
@@ -229,6 +290,7 @@ mod tests {
                 renamed_from: None,
                 keeps_old_bytes: false,
                 touched: Touched::Unknown,
+                time: SystemTime::UNIX_EPOCH,
             },
             t0,
         );
@@ -253,6 +315,7 @@ mod tests {
                     renamed_from: None,
                     keeps_old_bytes: false,
                     touched: Touched::Unknown,
+                    time: SystemTime::UNIX_EPOCH,
                 },
                 t0 + Duration::from_millis(ms),
             );
@@ -276,6 +339,7 @@ mod tests {
             } else {
                 Touched::Unknown
             },
+            time: SystemTime::UNIX_EPOCH,
         };
         c.add(hint(b"/log/a", "append", true), t0);
         c.add(hint(b"/log/a", "chmod", true), t0);
@@ -299,6 +363,46 @@ mod tests {
                 (&b"/log/c"[..], false),
                 (&b"/log/d"[..], true)
             ]
+        );
+    }
+
+    #[test]
+    fn a_rename_chain_hinted_over_time_is_one_move_from_the_first_name() {
+        let mut c = Coalescer::new(Duration::from_millis(100), Duration::from_secs(5));
+        let t0 = Instant::now();
+        let hint = |path: &[u8], from: Option<&[u8]>| Hint {
+            path: path.to_vec(),
+            op: "rename",
+            count: 1,
+            who: 0u32,
+            renamed_from: from.map(<[u8]>::to_vec),
+            keeps_old_bytes: false,
+            touched: Touched::Unknown,
+            time: SystemTime::UNIX_EPOCH,
+        };
+        c.add(hint(b"/t/a", None), t0);
+        c.add(hint(b"/t/b", Some(b"/t/a")), t0);
+        // The second rename comes late: /t/a is quiet by now, but waits
+        // for the move it starts.
+        let t1 = t0 + Duration::from_millis(90);
+        c.add(hint(b"/t/b", None), t1);
+        c.add(hint(b"/t/c", Some(b"/t/b")), t1);
+        assert!(c.due(t0 + Duration::from_millis(150), false).is_empty());
+        let due = c.due(t1 + Duration::from_millis(150), false);
+        let got: Vec<String> = due
+            .iter()
+            .map(|(k, p)| {
+                format!(
+                    "{} from {:?} via {}",
+                    String::from_utf8_lossy(k),
+                    p.renamed_from.as_deref().map(String::from_utf8_lossy),
+                    p.intermediate.len()
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            ["/t/a from None via 0", "/t/c from Some(\"/t/a\") via 1"]
         );
     }
 }

@@ -7,8 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::hash::{Hashing, Prior};
-use crate::reconcile::{classify, Change};
-use crate::record::FileRecord;
+use crate::reconcile::{classify, Change, ChangeKind};
 use crate::scan::{observe, ScanIssue};
 use crate::store::{Store, StoreError};
 use crate::tree::{tree_for, WatchedTree};
@@ -22,6 +21,10 @@ pub enum Confirmed {
     Transient,
     /// Nothing changed, or the path is not watched.
     Nothing,
+    /// The same content and attributes as the baseline's, but its ctime
+    /// moved: something was done to it and undone (or redone the same)
+    /// between two looks. The baseline takes the new times.
+    Rewritten(Box<Change>),
 }
 
 /// What the kernel vouched for about every change since the baseline
@@ -64,42 +67,22 @@ pub fn confirm(
     if old.is_none() && new.is_none() {
         return Ok(Confirmed::Transient);
     }
-    let change = classify(Some(tree), old, new.clone());
+    let change = classify(Some(tree), old.clone(), new.clone());
     match (&new, &change) {
         (Some(n), Some(_)) => store.apply(std::slice::from_ref(n), &[])?,
         (None, Some(_)) => store.apply(&[], &[path.to_vec()])?,
         _ => {}
     }
+    if let (None, Some(o), Some(n)) = (&change, old, new) {
+        if o.ctime_ns != n.ctime_ns {
+            store.apply(std::slice::from_ref(&n), &[])?;
+            return Ok(Confirmed::Rewritten(Box::new(Change {
+                kind: ChangeKind::Modified,
+                old: Some(o),
+                new: Some(n),
+                delta: Default::default(),
+            })));
+        }
+    }
     Ok(change.map_or(Confirmed::Nothing, |c| Confirmed::Change(Box::new(c))))
-}
-
-/// A directory moved: its records move with it (rescanned at the new
-/// place), without reporting each file inside as created and deleted.
-pub fn move_subtree(
-    store: &mut Store,
-    trees: &[WatchedTree],
-    from: &[u8],
-    to: &[u8],
-    hashing: &Hashing,
-) -> Result<u64, StoreError> {
-    let mut prefix = from.to_vec();
-    prefix.push(b'/');
-    let gone: Vec<Vec<u8>> = store
-        .all()?
-        .into_iter()
-        .map(|r: FileRecord| r.path)
-        .filter(|p| p.starts_with(&prefix))
-        .collect();
-    let dest = std::path::Path::new(OsStr::from_bytes(to)).to_path_buf();
-    let Some(tree) = tree_for(trees, &dest) else {
-        store.apply(&[], &gone)?;
-        return Ok(0);
-    };
-    let sub = WatchedTree {
-        path: dest,
-        ..tree.clone()
-    };
-    let scanned = crate::scan::scan(std::slice::from_ref(&sub), false, hashing);
-    store.apply(&scanned.records, &gone)?;
-    Ok(scanned.records.len() as u64)
 }

@@ -50,6 +50,11 @@ impl<W: Clone> Mappings<W> {
     }
 
     /// Whether a process is known to have `path` mapped shared and writable.
+    /// Whether any mapped file is followed.
+    pub fn any(&self) -> bool {
+        !self.by_path.is_empty()
+    }
+
     pub fn covers(&self, path: &[u8]) -> bool {
         self.by_path.contains_key(path)
     }

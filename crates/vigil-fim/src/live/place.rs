@@ -10,13 +10,14 @@ use super::real_dir::RealDirs;
 use crate::store::Store;
 use crate::tree::WatchedTree;
 
+/// `below` (as the process named it: `./x` is `x`) under `base`.
 fn join(base: &Path, below: &[u8]) -> Vec<u8> {
     let mut p = base.as_os_str().as_bytes().to_vec();
     if !below.is_empty() && !below.starts_with(b"/") {
         p.push(b'/');
     }
     p.extend_from_slice(below);
-    p
+    without_dots(&p)
 }
 
 /// The full path of `tail`, the trailing components of a path the kernel
@@ -35,6 +36,28 @@ pub fn untruncate(store: &Store, tail: &[u8]) -> Option<Vec<u8>> {
     }
     let cut = tail.iter().rposition(|&b| b == b'/')?;
     Some([unique(&tail[..cut])?.as_slice(), &tail[cut..]].concat())
+}
+
+/// `p` without its `.` components (`/etc/./x` is `/etc/x`): always the
+/// same file, unlike `..`, which a symlink can take elsewhere.
+fn without_dots(p: &[u8]) -> Vec<u8> {
+    if !p.windows(2).any(|w| w == b"/.") {
+        return p.to_vec();
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(p.len());
+    for (i, part) in p.split(|&b| b == b'/').enumerate() {
+        if part == b"." || (part.is_empty() && i > 0) {
+            continue;
+        }
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(part);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
 }
 
 /// An event's paths, placed.
@@ -72,13 +95,13 @@ pub fn place(
     } else if let Some(p) = ev
         .tree
         .zip(ev.below_tree.as_ref())
-        .and_then(|(id, below)| Some(join(&trees.get(id as usize - 1)?.path, below)))
+        .and_then(|(id, below)| Some(join(trees.get(id as usize - 1)?.watched_dir(), below)))
     {
         p
     } else {
         real.resolve_parent(ev.path.absolute().ok_or(Unplaced::NoPath)?)
     };
-    let mut seen = ev.path.absolute().map(<[u8]>::to_vec);
+    let mut seen = ev.path.absolute().map(without_dots);
     // Where the kernel allowed bpf_d_path, its text checks the walk.
     if let Some(d) = ev
         .path2
@@ -91,10 +114,11 @@ pub fn place(
                 String::from_utf8_lossy(&ev.path.bytes),
                 String::from_utf8_lossy(&d.bytes)
             );
-            seen = d.absolute().map(<[u8]>::to_vec);
+            seen = d.absolute().map(without_dots);
         }
     }
-    let seen_root = match (&seen, &ev.below_tree) {
+    let below = ev.below_tree.as_deref().map(without_dots);
+    let seen_root = match (&seen, &below) {
         (Some(s), Some(b)) if ev.tree.is_some() && s.ends_with(b) => {
             Some(s[..s.len() - b.len()].to_vec())
         }
@@ -106,7 +130,7 @@ pub fn place(
         seen2: ev
             .path2
             .as_ref()
-            .and_then(|p| p.absolute().map(<[u8]>::to_vec)),
+            .and_then(|p| p.absolute().map(without_dots)),
         seen_root,
     })
 }
@@ -130,9 +154,34 @@ pub fn place_second(
         if let (Some(rest), Some(t)) = (p.strip_prefix(root.as_slice()), trees.get(id as usize - 1))
         {
             if rest.first() == Some(&b'/') {
-                return Ok(join(&t.path, rest));
+                return Ok(join(t.watched_dir(), rest));
             }
         }
     }
     Ok(real.resolve_parent(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_dots;
+
+    #[test]
+    fn dot_components_go_and_nothing_else_changes() {
+        for (given, want) in [
+            (&b"/t/./mf"[..], &b"/t/mf"[..]),
+            (b"/t/a/.", b"/t/a"),
+            (b"/./t//x", b"/t/x"),
+            (b"/t/.hidden/..x", b"/t/.hidden/..x"),
+            (b"/t/../x", b"/t/../x"),
+            (b"/", b"/"),
+            (b"/.", b"/"),
+        ] {
+            assert_eq!(
+                without_dots(given),
+                want,
+                "{}",
+                String::from_utf8_lossy(given)
+            );
+        }
+    }
 }

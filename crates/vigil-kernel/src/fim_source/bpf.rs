@@ -237,6 +237,8 @@ pub fn start(
         register_tree: 0,
         verdict_gen: 0,
         dedupe_ms: watch.dedupe_ms,
+        selftest_tid: watch.selftest.map_or(0, |s| s.tid),
+        rename_gen: 0,
     };
     set_config(&object, &cfg)?;
     set_prefixes(&object, watch)?;

@@ -82,6 +82,9 @@ pub struct Fanotify {
     /// The counts at the last check.
     seen: Counts,
     me: u32,
+    /// The agent's canary directory: its own changes there are reported
+    /// (fanotify names the process, not the thread).
+    selftest: Option<PathBuf>,
     buf: Vec<u64>,
 }
 
@@ -114,7 +117,7 @@ pub fn probe() -> Result<(), String> {
 
 impl Fanotify {
     /// Marks every directory of `roots`.
-    pub fn start(roots: &[TreeRoot<'_>]) -> Result<Self, String> {
+    pub fn start(roots: &[TreeRoot<'_>], selftest: Option<&Path>) -> Result<Self, String> {
         probe()?;
         let mut f = Self {
             groups: Vec::new(),
@@ -126,6 +129,7 @@ impl Fanotify {
             counts: Counts::default(),
             seen: Counts::default(),
             me: std::process::id(),
+            selftest: selftest.map(Path::to_path_buf),
             buf: vec![0u64; 8192],
         };
         let mut failed = Vec::new();
@@ -364,7 +368,7 @@ impl Fanotify {
             }
             self.counts.received += 1;
             let pid = meta.pid.max(0) as u32;
-            if pid == self.me {
+            if pid == self.me && self.selftest.is_none() {
                 continue;
             }
             let records = info_records(&ev[meta.metadata_len as usize..]);
@@ -391,6 +395,14 @@ impl Fanotify {
             } else {
                 (None, None)
             };
+            // The agent's own changes: only its canary's.
+            let canary = main
+                .as_ref()
+                .zip(self.selftest.as_ref())
+                .is_some_and(|(p, d)| p.starts_with(d));
+            if pid == self.me && !canary {
+                continue;
+            }
             let w = who
                 .entry(pid)
                 .or_insert_with(|| {

@@ -39,6 +39,16 @@ pub struct Watch<'a> {
     pub ringbuf_bytes: u32,
     /// Writes to one file by one process merge in the kernel within this.
     pub dedupe_ms: u32,
+    /// The agent's self-test: its thread's changes to its canary directory
+    /// (one of `trees`) are reported like anyone's.
+    pub selftest: Option<SelfTestWatch<'a>>,
+}
+
+/// Where and from which thread the agent changes its canary.
+#[derive(Clone, Copy, Debug)]
+pub struct SelfTestWatch<'a> {
+    pub tid: u32,
+    pub dir: &'a Path,
 }
 
 /// A source's counts, and what it lost since the last check.
@@ -98,7 +108,8 @@ pub struct Opened {
 /// Starts the first of the plan's candidates that works here.
 pub fn open(caps: &Capabilities, plan: &FimPlan, watch: &Watch<'_>) -> Result<Opened, String> {
     let (_, source, passed_over) = first_that(plan, |b| match b {
-        Backend::Fanotify => fanotify::Fanotify::start(watch.trees).map(|f| Box::new(f) as _),
+        Backend::Fanotify => fanotify::Fanotify::start(watch.trees, watch.selftest.map(|s| s.dir))
+            .map(|f| Box::new(f) as _),
         _ => bpf::start(caps, b, watch).map(|s| Box::new(s) as Box<dyn FimSource>),
     })
     .map_err(|e| format!("no FIM backend could start: {e}"))?;

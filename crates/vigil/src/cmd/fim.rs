@@ -1,6 +1,7 @@
 //! `vigil fim scan|status|diff`: one-shot use of the baseline.
 
 use std::io::IsTerminal;
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -70,6 +71,47 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        FimCommand::Forget {
+            path,
+            config,
+            baseline,
+        } => {
+            let target = crate::cli::FimTarget {
+                config: config.clone(),
+                watch: Vec::new(),
+                baseline: baseline.clone(),
+            };
+            let spec = crate::cmd::load(&target)?.fim;
+            let mut store = existing(&spec.baseline)?;
+            let held = store.trees()?;
+            // The root as the baseline keys it: symlinks resolved, if it is
+            // still there.
+            let root = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            let key = root.as_os_str().as_bytes();
+            if !held.iter().any(|t| t == key) {
+                let names: Vec<String> = held
+                    .iter()
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .collect();
+                anyhow::bail!(
+                    "{} is not a tree of the baseline {} (its trees: {})",
+                    path.display(),
+                    spec.baseline.display(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+            let gone = store.forget_tree(key)?;
+            eprintln!(
+                "vigil: forgot {} ({gone} records) in {}",
+                root.display(),
+                spec.baseline.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         FimCommand::Status { target, json } => {
             let spec = crate::cmd::load(target)?.fim;
             let store = existing(&spec.baseline)?;
@@ -85,12 +127,18 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
                 .unwrap_or_else(|| "never".into());
             let (trees, _) = spec.resolve_roots();
             let trees: Vec<String> = trees.iter().map(|t| t.path.display().to_string()).collect();
+            let held: Vec<String> = store
+                .trees()?
+                .iter()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .collect();
             if *json {
                 let v = serde_json::json!({
                     "baseline": spec.baseline.display().to_string(),
                     "files": files,
                     "last_scan": last_str,
                     "trees": trees,
+                    "baseline_trees": held,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -98,6 +146,7 @@ pub fn run(cmd: &FimCommand) -> Result<ExitCode> {
                 println!("files:     {files}");
                 println!("last scan: {last_str}");
                 println!("trees:     {}", trees.join(" "));
+                println!("in baseline: {}", held.join(" "));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -113,3 +113,19 @@ pub fn sh(cmd: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The FIM events of an output file (security alerts share it). Every
+/// whole line must be JSON; a last line still being written is left.
+#[allow(dead_code, reason = "the FIM tests use it, not every test")]
+pub fn fim_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))
+        })
+        .filter(|e| e["event"]["dataset"] == "vigil.fim")
+        .collect()
+}
