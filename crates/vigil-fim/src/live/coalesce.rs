@@ -109,14 +109,16 @@ impl<W> Coalescer<W> {
 
     fn merge(&mut self, mut h: Hint<W>, now: Instant, takes_who: bool) {
         // A rename of a file that was itself renamed here in the window:
-        // one move from where it first was, through the names between.
+        // one move from where it first was, through the names between. Not
+        // a move back to where it came from (a swap, as fanotify reports
+        // RENAME_EXCHANGE): both names stay, each a change of its own.
         let mut chained: Option<Pending<W>> = None;
         if let Some(from) = &h.renamed_from {
-            if self
-                .pending
-                .get(from)
-                .is_some_and(|p| p.renamed_from.is_some())
-            {
+            if self.pending.get(from).is_some_and(|p| {
+                p.renamed_from
+                    .as_ref()
+                    .is_some_and(|origin| *origin != h.path)
+            }) {
                 chained = self.pending.remove(from).map(|mut p| {
                     p.intermediate.push(from.clone());
                     p
