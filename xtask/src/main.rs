@@ -19,6 +19,7 @@ mod guest_c;
 mod vmlinux;
 mod vmtest;
 mod vmtest_burst;
+mod vmtest_selftest;
 
 use std::process::ExitCode;
 

@@ -307,6 +307,7 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)], slot: &KernelSlot)
             .flat_map(|c| c.watched())
             .map(|p| format!("--watch '{}'", p.display()))
             .collect();
+        crate::vmtest_selftest::before(&mut s);
         let _ = writeln!(
             s,
             "vigil run --config /tmp/fim-only.toml --fim-backend {backend} --baseline /tmp/fim-{backend}.sqlite --events-out /tmp/fim-{backend}.json {} 2>/tmp/fim-{backend}.err &",
@@ -328,6 +329,7 @@ fn fim_script(tracer: &Tracer, runs: &[(&str, Vec<FimCase>)], slot: &KernelSlot)
         }
         // Changes are reported once a path has been quiet for a second.
         let _ = writeln!(s, "sleep 3; kill -TERM $FP; wait $FP");
+        crate::vmtest_selftest::after(&mut s, backend);
         let _ = writeln!(s, "echo VIGIL-FIM-STDERR-{backend}-BEGIN; cat /tmp/fim-{backend}.err; echo VIGIL-FIM-STDERR-{backend}-END");
         let _ = writeln!(s, "echo VIGIL-FIM-{backend}-BEGIN; cat /tmp/fim-{backend}.json; echo VIGIL-FIM-{backend}-END");
         if crate::vmtest_burst::runs_on(slot, backend) {
@@ -820,6 +822,11 @@ fn judge_fim(
             backend,
             "fim/io_uring".into(),
             judge_io_uring(backend, cases, console, stderr, events.as_ref()),
+        ));
+        cells.push(cell(
+            backend,
+            "fim/selftest".into(),
+            crate::vmtest_selftest::judge(backend, console, stderr),
         ));
         if crate::vmtest_burst::runs_on(slot, backend) {
             cells.push(cell(

@@ -60,6 +60,9 @@ fn known_snapshot() -> Snapshot {
     fim.hashed_bytes = [("full", 1 << 30), ("resumed", 4096), ("leaves", 2 << 20)];
     fim.resumed_files = 7;
     fim.hash_skipped = vec![("size", 1), ("cpu_budget", 0), ("stopping", 0)];
+    fim.selftest_up = Some(true);
+    fim.selftest_failures = 1;
+    fim.selftest_last_pass = Some(1_796_000_000.0);
     let posture = vigil_posture::collect_all(&vigil_posture::Host {
         root: "/nonexistent-root".into(),
     })

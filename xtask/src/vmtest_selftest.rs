@@ -1,0 +1,52 @@
+//! FIM's live self-test in guests: the agent of each backend's run must
+//! have seen its own canary change come back through that backend's hooks
+//! (the status file it keeps beside the baseline says so, with its pid).
+
+use std::fmt::Write;
+
+/// Before the agent of `backend` starts: no earlier run's result.
+pub fn before(s: &mut String) {
+    let _ = writeln!(s, "rm -f /tmp/fim-selftest.json");
+}
+
+/// After it stopped (its pid in `$FP`): the result it left.
+pub fn after(s: &mut String, backend: &str) {
+    let _ = writeln!(
+        s,
+        "echo \"VIGIL-SELFTEST-{backend} pid=$FP $(cat /tmp/fim-selftest.json 2>/dev/null)\""
+    );
+}
+
+/// Where the guest's agents keep their canary: beside their baselines.
+const CANARY_DIR: &str = "/tmp/fim-selftest";
+
+/// The self-test's cell for `backend`, from the guest's console and the
+/// agent's stderr.
+pub fn judge(backend: &str, console: &str, stderr: &str) -> Result<String, String> {
+    let tag = format!("VIGIL-SELFTEST-{backend} pid=");
+    let line = console
+        .lines()
+        .find_map(|l| l.split_once(&tag).map(|(_, r)| r))
+        .ok_or("no self-test result printed")?;
+    let (pid, json) = line.split_once(' ').unwrap_or((line, ""));
+    let status: serde_json::Value = serde_json::from_str(json.trim())
+        .map_err(|_| format!("the agent left no self-test status: {json:?}"))?;
+    if status["pid"].to_string() != pid.trim() {
+        return Err(format!(
+            "the status is not this run's (pid {pid}): {status}"
+        ));
+    }
+    // fanotify cannot mark the guest's root filesystem on older kernels:
+    // the agent said so, and failing the self-test is then the truth.
+    let unmarked = backend == "fanotify"
+        && stderr.contains(&format!("fanotify_mark {CANARY_DIR}:"))
+        && stderr.contains("found by scans only");
+    match (status["up"] == true, unmarked) {
+        (true, _) => Ok("the canary came back through the hooks".into()),
+        (false, true) => Ok(format!(
+            "fails, as it must: fanotify cannot mark {CANARY_DIR} here ({})",
+            status["why"]
+        )),
+        (false, false) => Err(format!("self-test failed: {}", status["why"])),
+    }
+}
