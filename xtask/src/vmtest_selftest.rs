@@ -31,7 +31,7 @@ pub fn judge(backend: &str, console: &str, stderr: &str) -> Result<String, Strin
     let (pid, json) = line.split_once(' ').unwrap_or((line, ""));
     let status: serde_json::Value = serde_json::from_str(json.trim())
         .map_err(|_| format!("the agent left no self-test status: {json:?}"))?;
-    if status["pid"].to_string() != pid.trim() {
+    if status["pid"].as_u64() != pid.trim().parse().ok() {
         return Err(format!(
             "the status is not this run's (pid {pid}): {status}"
         ));
