@@ -13,6 +13,7 @@
  *    a path, a file or a string is under one;
  *  - event.h: the record, its paths, who-data and the ring buffer;
  *  - syscalls.h: the tracepoint backend (fd writes, opens, path syscalls);
+ *  - compat.h: 32-bit syscalls, which syscall tracepoints skip;
  *  - io_uring.h: io_uring requests, for the tracepoint backend;
  *  - security_hooks.h: the LSM and fentry backends.
  */
@@ -37,5 +38,6 @@ static __always_inline void fim_visit(struct vigil_walk *w, struct dentry *d);
 #include "fim/trees.h"
 #include "fim/event.h"
 #include "fim/syscalls.h"
+#include "fim/compat.h"
 #include "fim/io_uring.h"
 #include "fim/security_hooks.h"

@@ -68,7 +68,7 @@ static __always_inline bool task_wanted(__u64 flags)
 	return comm_matches(f->comm);
 }
 
-VIGIL_OPEN_ENTER_PROGRAMS(opens, task_wanted, VIGIL_SLOT_OPENS)
+VIGIL_OPEN_ENTER_PROGRAMS(opens, task_wanted, VIGIL_SLOT_OPENS, vigil_open_saved)
 
 static __always_inline int handle_exit(long ret, bool use_bpf_loop)
 {

@@ -195,10 +195,72 @@ static __always_inline bool fim_is_agent(void)
 	return !c || ((id >> 32) == c->agent_tgid && (__u32)id != c->selftest_tid);
 }
 
+/*
+ * Inode flags set through an open file (chattr +i, +a): the ioctls that
+ * set them. _IOW's encoding: powerpc puts the direction elsewhere.
+ */
+#if defined(__TARGET_ARCH_powerpc)
+#define FIM_IOW(type, nr, size) ((4u << 29) | ((size) << 16) | ((type) << 8) | (nr))
+#else
+#define FIM_IOW(type, nr, size) ((1u << 30) | ((size) << 16) | ((type) << 8) | (nr))
+#endif
+
+static __always_inline bool fim_setflags_cmd(__u32 cmd)
+{
+	return cmd == FIM_IOW('f', 2, 8)        /* FS_IOC_SETFLAGS */
+	       || cmd == FIM_IOW('f', 2, 4)     /* FS_IOC32_SETFLAGS, from 32-bit code */
+	       || cmd == FIM_IOW('X', 32, 28);  /* FS_IOC_FSSETXATTR */
+}
+
 /* A string argument: user memory from a syscall, kernel memory from io_uring. */
 static __always_inline long fim_read_str(void *dst, __u32 size, const char *s, bool kernel)
 {
 	return kernel ? bpf_probe_read_kernel_str(dst, size, s) : bpf_probe_read_user_str(dst, size, s);
+}
+
+/*
+ * 32-bit syscalls: an i386 program on x86_64, or int 0x80 from a 64-bit
+ * one. The syscalls:* tracepoints skip them, so fim/compat.h hooks them
+ * all on raw_syscalls/sys_enter and calls, by their 32-bit number, the
+ * program user space put in this array (the 64-bit syscall's own enter
+ * program: the argument registers line up). Past the syscall numbers,
+ * the slots of what runs next where a 64-bit syscall waits for its exit.
+ */
+#define FIM_COMPAT_SYSCALLS 512
+#define FIM_COMPAT_PATH_NOW FIM_COMPAT_SYSCALLS
+#define FIM_COMPAT_OPEN_NOW (FIM_COMPAT_SYSCALLS + 1)
+#define FIM_COMPAT_PATH_RETRY (FIM_COMPAT_SYSCALLS + 2)
+#define FIM_COMPAT_OPEN_RETRY (FIM_COMPAT_SYSCALLS + 3)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, FIM_COMPAT_SYSCALLS + 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} fim_compat_calls SEC(".maps");
+
+/* Whether the current syscall is a 32-bit one (x86's TS_COMPAT). */
+static __always_inline bool fim_in_compat_syscall(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, thread_info.status) & 0x0002;
+#else
+	return false;
+#endif
+}
+
+/*
+ * A 32-bit syscall has no exit tracepoint to wait for: go on at once with
+ * what the exit would do (`slot`). User space confirms every change on
+ * disk, as it does for the LSM hooks, which also run before the change.
+ */
+static __always_inline int fim_compat_then(void *ctx, __u32 slot)
+{
+	if (fim_in_compat_syscall())
+		bpf_tail_call(ctx, &fim_compat_calls, slot);
+	return 0;
 }
 
 #endif /* VIGIL_FIM_COMMON_H */

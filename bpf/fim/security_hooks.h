@@ -237,6 +237,15 @@ FIM_HOOK(path_symlink, fim_symlink_op(dir, dentry, old_name, be, loop), const st
 	 struct dentry *dentry, const char *old_name)
 FIM_HOOK(path_chmod, fim_path_op(VIGIL_FIM_CHMOD, path, mode, 0, 0, be, loop), const struct path *path,
 	 umode_t mode)
+FIM_HOOK(file_ioctl,
+	 if (fim_setflags_cmd(cmd))
+		 fim_file_op(VIGIL_FIM_SETFLAGS, file, be, loop, false, VIGIL_VIA_SYSCALL),
+	 struct file *file, unsigned int cmd, unsigned long arg)
+/* 32-bit ioctls since 6.8 (and stable kernels with the backport). */
+FIM_HOOK(file_ioctl_compat,
+	 if (fim_setflags_cmd(cmd))
+		 fim_file_op(VIGIL_FIM_SETFLAGS, file, be, loop, false, VIGIL_VIA_SYSCALL),
+	 struct file *file, unsigned int cmd, unsigned long arg)
 FIM_HOOK(path_chown, fim_path_op(VIGIL_FIM_CHOWN, path, 0, uid, gid, be, loop), const struct path *path,
 	 __u32 uid, __u32 gid)
 

@@ -99,6 +99,10 @@ FIM_TP_FLAVOURS(fim_setfl, struct trace_event_raw_sys_enter, fim_setfl_op(ctx, l
 /* Attached to sys_enter_{copy_file_range,splice}: the file written is args[2]. */
 FIM_TP_FLAVOURS(fim_write_out, struct trace_event_raw_sys_enter, fim_fd_op(ctx->args[2], VIGIL_FIM_WRITE, loop))
 
+/* Attached to sys_enter_ioctl: inode flags set (every other ioctl leaves). */
+FIM_TP_FLAVOURS(fim_setflags, struct trace_event_raw_sys_enter,
+		fim_setflags_cmd(ctx->args[1]) ? fim_fd_op(ctx->args[0], VIGIL_FIM_SETFLAGS, loop) : 0)
+
 /* Attached to sys_enter_{ftruncate,fallocate}. */
 FIM_TP_FLAVOURS(fim_ftruncate, struct trace_event_raw_sys_enter,
 		fim_fd_op(ctx->args[0], VIGIL_FIM_TRUNCATE, loop))
@@ -125,10 +129,21 @@ FIM_TP_FLAVOURS(fim_mmap, struct trace_event_raw_sys_enter, fim_mmap_op(ctx, loo
 /* ---- opens with write intent ------------------------------------------ */
 static __always_inline bool fim_open_wanted(__u64 flags)
 {
-	return fim_write_intent(flags) && !fim_is_agent();
+	if (!fim_write_intent(flags) || fim_is_agent())
+		return false;
+	/* As in fim_save: a 32-bit open still to be reported is lost now. */
+	if (vigil_open_taken((__u32)bpf_get_current_pid_tgid()))
+		vigil_count_unreadable(VIGIL_SLOT_FIM);
+	return true;
 }
 
-VIGIL_OPEN_ENTER_PROGRAMS(fim, fim_open_wanted, VIGIL_SLOT_FIM)
+/* A 32-bit open has no exit to wait for: fim/compat.h reports its path. */
+static __always_inline int fim_open_saved(void *ctx)
+{
+	return fim_compat_then(ctx, FIM_COMPAT_OPEN_NOW);
+}
+
+VIGIL_OPEN_ENTER_PROGRAMS(fim, fim_open_wanted, VIGIL_SLOT_FIM, fim_open_saved)
 
 static __always_inline int fim_open_exit(long ret, bool use_loop)
 {
@@ -166,15 +181,21 @@ FIM_TP_FLAVOURS(fim_open_exit_all, struct trace_event_raw_sys_exit, fim_open_exi
 
 /* ---- path-based operations -------------------------------------------- */
 
-static __always_inline int fim_save(struct fim_args *a)
+static __always_inline int fim_save(void *ctx, struct fim_args *a)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
 	if (fim_is_agent())
 		return 0;
-	if (bpf_map_update_elem(&fim_inflight, &tid, a, BPF_ANY))
+	/* A 32-bit syscall of this thread still to be reported (int 0x80
+	 * from a 64-bit process, see fim/compat.h) is lost now. */
+	if (bpf_map_lookup_elem(&fim_inflight, &tid))
+		vigil_count_unreadable(VIGIL_SLOT_FIM);
+	if (bpf_map_update_elem(&fim_inflight, &tid, a, BPF_ANY)) {
 		vigil_count_state_drop(VIGIL_SLOT_FIM);
-	return 0;
+		return 0;
+	}
+	return fim_compat_then(ctx, FIM_COMPAT_PATH_NOW);
 }
 
 /* PATH_ARGS sets defaults first; each syscall then overrides some. */
@@ -183,7 +204,7 @@ static __always_inline int fim_save(struct fim_args *a)
 #define ENTER(sys) \
 	SEC("tracepoint/syscalls/sys_enter_" #sys) int fim_enter_##sys(struct trace_event_raw_sys_enter *ctx)
 #define PATH_ARGS(...) \
-	{ struct fim_args a = { .dfd1 = VIGIL_AT_FDCWD, .dfd2 = VIGIL_AT_FDCWD, .fd = -1, __VA_ARGS__ }; return fim_save(&a); }
+	{ struct fim_args a = { .dfd1 = VIGIL_AT_FDCWD, .dfd2 = VIGIL_AT_FDCWD, .fd = -1, __VA_ARGS__ }; return fim_save(ctx, &a); }
 
 ENTER(unlink) PATH_ARGS(.op = VIGIL_FIM_UNLINK, .p1 = ARG(0))
 ENTER(unlinkat) PATH_ARGS(.op = (ctx->args[2] & AT_REMOVEDIR_) ? VIGIL_FIM_RMDIR : VIGIL_FIM_UNLINK,

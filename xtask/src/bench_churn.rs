@@ -1,7 +1,8 @@
 //! `cargo xtask bench churn`: FIM overhead on a file-churn loop (create,
 //! write, close, rename, unlink), in a watched and in an unwatched tree,
 //! under nothing, under `vigil run` and under auditd watch rules (the
-//! who-data backend Wazuh uses), in the same run.
+//! who-data backend Wazuh uses), in the same run; and what each monitor
+//! costs every other syscall on the host (a loop of getppid).
 
 use std::fs;
 use std::io::Write;
@@ -44,19 +45,46 @@ pub fn churn_loop(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// One timed run of the workload: (wall, CPU) seconds, as it printed them.
+/// A syscall no monitor watches, `n` times (`xtask bench-syscall-loop N`):
+/// what a monitor costs every process, whatever it does. Prints like
+/// [`churn_loop`].
+pub fn syscall_loop(args: &[String]) -> Result<(), String> {
+    let n: u64 = match args {
+        [n] => n.parse().map_err(|e| format!("N: {e}"))?,
+        _ => return Err("usage: bench-syscall-loop N".into()),
+    };
+    let cpu_before = cpu_seconds(std::process::id());
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: getppid takes no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+    }
+    println!(
+        "{:.6} {:.2}",
+        start.elapsed().as_secs_f64(),
+        cpu_seconds(std::process::id()) - cpu_before
+    );
+    Ok(())
+}
+
+/// One timed run of the churn workload: (wall, CPU) seconds.
 pub fn time_loop(xtask: &Path, n: u64, dir: &Path) -> Result<(f64, f64), String> {
+    let dir = dir.to_string_lossy();
+    time_workload(xtask, &["bench-churn-loop", &n.to_string(), &dir])
+}
+
+/// One timed run of an xtask workload: (wall, CPU) seconds, as it
+/// printed them.
+fn time_workload(xtask: &Path, args: &[&str]) -> Result<(f64, f64), String> {
     let out = Command::new(xtask)
-        .arg("bench-churn-loop")
-        .arg(n.to_string())
-        .arg(dir)
+        .args(args)
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("churn loop: {e}"))?;
+        .map_err(|e| format!("{args:?}: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse_times(&text)
         .filter(|_| out.status.success())
-        .ok_or_else(|| format!("churn loop in {} failed: {text}", dir.display()))
+        .ok_or_else(|| format!("{args:?} failed: {text}"))
 }
 
 /// "WALL CPU", as `churn_loop` prints it.
@@ -149,10 +177,11 @@ fn tracepoints_of(pid: u32) -> Result<Vec<String>, String> {
         .filter(|a| a["pid"].as_u64() == Some(u64::from(pid)))
         .filter_map(|a| a["tracepoint"].as_str())
         .map(|t| {
-            let category = if t.starts_with("sys_") {
-                "syscalls"
-            } else {
-                "io_uring"
+            let category = match t {
+                "sys_enter" | "sys_exit" => "raw_syscalls",
+                "sched_process_exit" => "sched",
+                t if t.starts_with("sys_") => "syscalls",
+                _ => "io_uring",
             };
             format!("tracepoint:{category}:{t}")
         })
@@ -307,6 +336,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         Monitor::Auditd,
     ];
     let mut times: Samples = vec![[Vec::new(), Vec::new()]; monitors.len()];
+    let calls = n * 20;
+    let mut syscalls: Vec<Vec<(f64, f64)>> = vec![Vec::new(); monitors.len()];
     for round in 0..rounds {
         for k in 0..monitors.len() {
             let mi = (k + round) % monitors.len();
@@ -317,6 +348,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             std::thread::sleep(Duration::from_secs(3));
             // Unwatched first: the watched run leaves the monitor a backlog
             // to write, which would bill its CPU to the next run.
+            syscalls[mi].push(time_workload(
+                &xtask,
+                &["bench-syscall-loop", &calls.to_string()],
+            )?);
             for (ti, tree) in [(1, &unwatched), (0, &watched)] {
                 times[mi][ti].push(time_loop(&xtask, n, tree)?);
             }
@@ -341,6 +376,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     let names: Vec<&str> = monitors.iter().map(|m| m.name()).collect();
     print_table(&names, &times);
+    println!("\nany other syscall: {calls} x getppid, in the same rounds\n");
+    println!("| monitor | time (s) | wall ratio | CPU ratio |");
+    println!("|---|---|---|---|");
+    for (mi, name) in names.iter().enumerate() {
+        let ratio = |cpu: bool| {
+            let pick = |s: &(f64, f64)| if cpu { s.1 } else { s.0 };
+            median(
+                syscalls[mi]
+                    .iter()
+                    .zip(&syscalls[0])
+                    .map(|(a, b)| pick(a) / pick(b).max(0.01))
+                    .collect(),
+            )
+        };
+        let secs = median(syscalls[mi].iter().map(|s| s.0).collect());
+        println!(
+            "| {name} | {secs:.2} | {:.2} | {:.2} |",
+            ratio(false),
+            ratio(true)
+        );
+    }
     println!(
         "\nthe floor's {} tracepoints: {}",
         floor.len(),

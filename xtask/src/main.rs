@@ -108,7 +108,15 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "bench-open-loop" => bench_opens::open_loop(rest),
         "bench-churn-loop" => bench_churn::churn_loop(rest),
+        "bench-syscall-loop" => bench_churn::syscall_loop(rest),
         "io-uring-ops" => vmtest::io_uring_ops(rest),
+        "set-inode-flag" => match rest {
+            [path] => vigil_scenarios::inode_flags::set(
+                std::path::Path::new(path),
+                vigil_scenarios::inode_flags::NODUMP,
+            ),
+            _ => Err("usage: set-inode-flag PATH (sets nodump, as chattr +d)".into()),
+        },
         "make-files" => vmtest_burst::make_files(rest),
         "sec-actions" => vmtest::sec_actions(rest),
         "bench-exec-loop" => bench_security::exec_loop(rest),

@@ -453,10 +453,26 @@ fn run_guest(
         mount_opts: String::new(),
     };
     let cases = cases(Path::new(GUEST_ROOT), &devices);
+    // The 32-bit writers, where the agent runs (x86_64): built here, in
+    // the guest's /bin.
+    let compat = match &tracer {
+        Tracer::Vigil(_) => Some(vigil_scenarios::compat::build(&work.join("compat"))?),
+        Tracer::GuestTrace(_) => None,
+    };
+    let in_guest = |p: &Path| Path::new("/bin").join(p.file_name().unwrap_or_default());
     // No setfattr in busybox: xattr changes are covered on the host.
+    let tools = fim::Tools {
+        xattrs: false,
+        compat: compat.as_ref().map(|w| vigil_scenarios::compat::Writers {
+            i386: in_guest(&w.i386),
+            int80: in_guest(&w.int80),
+        }),
+        // No chattr in busybox: the guest's xtask sets the flag.
+        set_flag: Some("xtask set-inode-flag".into()),
+    };
     let fim_runs: Vec<(&str, Vec<FimCase>)> = fim_backends()
         .into_iter()
-        .map(|b| (b, fim::fim_cases(&cases, Path::new(GUEST_ROOT), false, b)))
+        .map(|b| (b, fim::fim_cases(&cases, Path::new(GUEST_ROOT), &tools, b)))
         .collect();
 
     let mut binaries = Vec::new();
@@ -465,6 +481,10 @@ fn run_guest(
         Tracer::Vigil(bin) => {
             binaries.push(("vigil", bin.clone()));
             binaries.push(("xtask", bin.with_file_name("xtask")));
+            if let Some(w) = &compat {
+                binaries.push(("compat-writer-i386", w.i386.clone()));
+                binaries.push(("compat-writer-int80", w.int80.clone()));
+            }
         }
         Tracer::GuestTrace(bin) => {
             binaries.push(("guest-trace", bin.clone()));

@@ -100,6 +100,7 @@ enum vigil_fim_op {
 	VIGIL_FIM_REMOVEXATTR = 13,
 	VIGIL_FIM_MMAP_WRITE = 14, /* mapped shared and writable: writes follow unseen */
 	VIGIL_FIM_APPEND = 15,     /* written only past the old end of the file (see fim/syscalls.h) */
+	VIGIL_FIM_SETFLAGS = 16,   /* inode flags set (chattr: immutable, append-only, ...) */
 };
 VIGIL_KEEP_BTF(enum vigil_fim_op, fim_op);
 
@@ -494,6 +495,7 @@ struct vigil_counters {
 	__u64 ringbuf_drops;  /* ring buffer full: record lost */
 	__u64 state_drops;    /* in-flight state map full: record lost */
 	__u64 truncated;      /* paths flagged VIGIL_PATH_TRUNCATED */
+	__u64 unreadable;     /* an argument never readable (a 32-bit syscall's): record lost */
 };
 VIGIL_KEEP_BTF(struct vigil_counters, counters);
 

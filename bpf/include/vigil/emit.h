@@ -42,6 +42,14 @@ static __always_inline void vigil_count_state_drop(__u32 slot)
 		__sync_fetch_and_add(&c->state_drops, 1);
 }
 
+static __always_inline void vigil_count_unreadable(__u32 slot)
+{
+	struct vigil_counters *c = vigil_counters_of(slot);
+
+	if (c)
+		__sync_fetch_and_add(&c->unreadable, 1);
+}
+
 /* include/linux/sched.h: an io_uring worker or SQPOLL thread. */
 #define VIGIL_PF_IO_WORKER 0x00000010
 

@@ -58,23 +58,33 @@ static __always_inline int vigil_open_save(const char *filename, __s32 dfd, __u6
 		.syscall = syscall,
 	};
 
-	if (bpf_map_update_elem(&vigil_open_inflight, &tid, &a, BPF_ANY))
+	if (bpf_map_update_elem(&vigil_open_inflight, &tid, &a, BPF_ANY)) {
 		vigil_count_state_drop(slot);
+		return -1;
+	}
+	return 0;
+}
+
+/* THEN(ctx), once the arguments are stored: nothing more to do. */
+static __always_inline int vigil_open_saved(void *ctx)
+{
 	return 0;
 }
 
 /*
  * The four enter programs, named PREFIX_enter_<syscall>. WANTED(flags) is
- * a cheap filter run before anything is stored.
+ * a cheap filter run before anything is stored; THEN(ctx) runs after.
  */
-#define VIGIL_OPEN_ENTER_PROGRAMS(prefix, WANTED, slot)                                          \
+#define VIGIL_OPEN_ENTER_PROGRAMS(prefix, WANTED, slot, THEN)                                 \
 	SEC("tracepoint/syscalls/sys_enter_open")                                                \
 	int prefix##_enter_open(struct trace_event_raw_sys_enter *ctx)                           \
 	{                                                                                        \
 		if (!WANTED(ctx->args[1]))                                                       \
 			return 0;                                                                \
-		return vigil_open_save((const char *)ctx->args[0], VIGIL_AT_FDCWD, ctx->args[1], \
-				       ctx->args[2], 0, VIGIL_SYS_OPEN, slot);                   \
+		if (vigil_open_save((const char *)ctx->args[0], VIGIL_AT_FDCWD, ctx->args[1],    \
+				    ctx->args[2], 0, VIGIL_SYS_OPEN, slot))                      \
+			return 0;                                                                \
+		return THEN(ctx);                                                                \
 	}                                                                                        \
 	SEC("tracepoint/syscalls/sys_enter_creat")                                               \
 	int prefix##_enter_creat(struct trace_event_raw_sys_enter *ctx)                          \
@@ -82,16 +92,20 @@ static __always_inline int vigil_open_save(const char *filename, __s32 dfd, __u6
 		__u64 flags = VIGIL_O_CREAT | VIGIL_O_WRONLY | VIGIL_O_TRUNC;                    \
 		if (!WANTED(flags))                                                              \
 			return 0;                                                                \
-		return vigil_open_save((const char *)ctx->args[0], VIGIL_AT_FDCWD, flags,        \
-				       ctx->args[1], 0, VIGIL_SYS_CREAT, slot);                  \
+		if (vigil_open_save((const char *)ctx->args[0], VIGIL_AT_FDCWD, flags,           \
+				    ctx->args[1], 0, VIGIL_SYS_CREAT, slot))                     \
+			return 0;                                                                \
+		return THEN(ctx);                                                                \
 	}                                                                                        \
 	SEC("tracepoint/syscalls/sys_enter_openat")                                              \
 	int prefix##_enter_openat(struct trace_event_raw_sys_enter *ctx)                         \
 	{                                                                                        \
 		if (!WANTED(ctx->args[2]))                                                       \
 			return 0;                                                                \
-		return vigil_open_save((const char *)ctx->args[1], (__s32)ctx->args[0],          \
-				       ctx->args[2], ctx->args[3], 0, VIGIL_SYS_OPENAT, slot);   \
+		if (vigil_open_save((const char *)ctx->args[1], (__s32)ctx->args[0],             \
+				    ctx->args[2], ctx->args[3], 0, VIGIL_SYS_OPENAT, slot))      \
+			return 0;                                                                \
+		return THEN(ctx);                                                                \
 	}                                                                                        \
 	SEC("tracepoint/syscalls/sys_enter_openat2")                                             \
 	int prefix##_enter_openat2(struct trace_event_raw_sys_enter *ctx)                        \
@@ -102,9 +116,10 @@ static __always_inline int vigil_open_save(const char *filename, __s32 dfd, __u6
 			bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);      \
 		if (!WANTED(how.flags))                                                          \
 			return 0;                                                                \
-		return vigil_open_save((const char *)ctx->args[1], (__s32)ctx->args[0],          \
-				       how.flags, how.mode, how.resolve, VIGIL_SYS_OPENAT2,      \
-				       slot);                                                    \
+		if (vigil_open_save((const char *)ctx->args[1], (__s32)ctx->args[0],             \
+				    how.flags, how.mode, how.resolve, VIGIL_SYS_OPENAT2, slot))  \
+			return 0;                                                                \
+		return THEN(ctx);                                                                \
 	}
 
 /* The saved arguments of the current thread, or NULL. */

@@ -46,6 +46,13 @@ pub const FIM_HOOKS: &[Hook] = &[
     essential("path_link"),
     essential("path_symlink"),
     essential("path_chmod"),
+    // Inode flags (chattr).
+    essential("file_ioctl"),
+    // 32-bit ioctls' own hook since 6.8; before, they go through file_ioctl.
+    Hook {
+        name: "file_ioctl_compat",
+        need: Need::Optional { stand_ins: &[] },
+    },
     Hook {
         name: "path_chown",
         need: Need::Optional {

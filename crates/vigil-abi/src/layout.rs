@@ -144,7 +144,8 @@ pub(crate) static CORE_STRUCTS: &[AbiStruct] = &[
             emitted,
             ringbuf_drops,
             state_drops,
-            truncated
+            truncated,
+            unreadable
         }),
     },
 ];
@@ -164,7 +165,8 @@ pub(crate) static CORE_CONSTANTS: &[AbiConst] = consts! {
         FIM_MKDIR = fim_op::MKDIR, FIM_RENAME = fim_op::RENAME, FIM_LINK = fim_op::LINK,
         FIM_SYMLINK = fim_op::SYMLINK, FIM_CHMOD = fim_op::CHMOD, FIM_CHOWN = fim_op::CHOWN,
         FIM_SETXATTR = fim_op::SETXATTR, FIM_REMOVEXATTR = fim_op::REMOVEXATTR,
-        FIM_MMAP_WRITE = fim_op::MMAP_WRITE, FIM_APPEND = fim_op::APPEND;
+        FIM_MMAP_WRITE = fim_op::MMAP_WRITE, FIM_APPEND = fim_op::APPEND,
+        FIM_SETFLAGS = fim_op::SETFLAGS;
     "vigil_fim_via": VIA_SYSCALL = via::SYSCALL, VIA_IO_URING = via::IO_URING;
     "vigil_fim_leaf": FIM_LEAF_SHIFT = FIM_LEAF_SHIFT, FIM_LEAF_NONE = FIM_LEAF_NONE;
     "vigil_fim_prefix": FIM_PREFIX_TREE = FIM_PREFIX_TREE, FIM_PREFIX_ANCESTOR = FIM_PREFIX_ANCESTOR;

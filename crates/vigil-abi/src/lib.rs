@@ -135,6 +135,7 @@ pub mod fim_op {
     pub const REMOVEXATTR: u32 = 13;
     pub const MMAP_WRITE: u32 = 14;
     pub const APPEND: u32 = 15;
+    pub const SETFLAGS: u32 = 16;
 }
 
 /// `enum vigil_fim_via`: how a change was asked of the kernel.
@@ -259,6 +260,7 @@ pub struct Counters {
     pub ringbuf_drops: u64,
     pub state_drops: u64,
     pub truncated: u64,
+    pub unreadable: u64,
 }
 
 /// FNV-1a, 64 bit: how the BPF programs hash path prefixes (FIM) and file

@@ -13,13 +13,16 @@ pub struct KernelCounts {
     pub state_drops: u64,
     /// Paths cut at PATH_MAX (reported, flagged; not lost).
     pub truncated: u64,
+    /// Records lost: an argument was never readable (a 32-bit syscall's
+    /// path not in memory at its entry, nor at the thread's next syscall).
+    pub unreadable: u64,
     /// Ring-buffer drops, indexed by CPU.
     pub ringbuf_drops_per_cpu: Vec<u64>,
 }
 
 impl KernelCounts {
     pub fn dropped(&self) -> u64 {
-        self.ringbuf_drops + self.state_drops
+        self.ringbuf_drops + self.state_drops + self.unreadable
     }
 }
 
@@ -43,6 +46,8 @@ pub struct SourceCounts {
     pub received: u64,
     pub ringbuf_full: u64,
     pub inflight_full: u64,
+    /// An argument the kernel side could never read.
+    pub unreadable: u64,
     pub undecodable: u64,
     /// fanotify's queue overflowed.
     pub queue_overflow: u64,
@@ -60,6 +65,7 @@ impl SourceCounts {
             received: stream.received,
             ringbuf_full: kernel.ringbuf_drops,
             inflight_full: kernel.state_drops,
+            unreadable: kernel.unreadable,
             undecodable: stream.undecodable,
             who_incomplete: stream.who_incomplete,
             ..Default::default()
@@ -70,6 +76,7 @@ impl SourceCounts {
     pub fn lost(&self) -> u64 {
         self.ringbuf_full
             + self.inflight_full
+            + self.unreadable
             + self.undecodable
             + self.queue_overflow
             + self.unresolved

@@ -97,6 +97,8 @@ pub enum FimOp {
     /// Written only past the old end of the file (O_APPEND, a position at
     /// or past the end): the old bytes are as they were.
     Append,
+    /// Inode flags set (chattr: immutable, append-only, ...).
+    SetFlags,
     // fanotify's coarser kinds: not in `enum vigil_fim_op`, which only
     // the BPF programs produce.
     /// A name appeared (a file, link or symlink: fanotify does not say).
@@ -131,6 +133,7 @@ impl FimOp {
             o::REMOVEXATTR => Self::RemoveXattr,
             o::MMAP_WRITE => Self::MmapWrite,
             o::APPEND => Self::Append,
+            o::SETFLAGS => Self::SetFlags,
             _ => return None,
         })
     }
@@ -152,6 +155,7 @@ impl FimOp {
             Self::RemoveXattr => "removexattr",
             Self::MmapWrite => "mmap_write",
             Self::Append => "append",
+            Self::SetFlags => "setflags",
             Self::Create => "create",
             Self::Modify => "modify",
             Self::Attrib => "attrib",

@@ -1,6 +1,6 @@
 //! What differs between the baseline's record of a file and the disk.
 
-use crate::record::{hex, FileRecord, FileType};
+use crate::record::{attribute_names, hex, FileRecord, FileType};
 
 /// One attribute that changed, with its values before and after.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +40,21 @@ pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
     let unexplained_ctime = old.file_type == FileType::File
         && new.file_type == FileType::File
         && old.ctime_ns != new.ctime_ns
-        && (old.mode, old.uid, old.gid, old.ino, old.xattrs)
-            == (new.mode, new.uid, new.gid, new.ino, new.xattrs);
+        && (
+            old.mode,
+            old.uid,
+            old.gid,
+            old.ino,
+            old.xattrs,
+            old.attributes,
+        ) == (
+            new.mode,
+            new.uid,
+            new.gid,
+            new.ino,
+            new.xattrs,
+            new.attributes,
+        );
     d.content = if dirs {
         false
     } else if hashed(old) && hashed(new) {
@@ -78,6 +91,15 @@ pub fn delta(old: &FileRecord, new: &FileRecord) -> Delta {
     attr("gid", old.gid.to_string(), new.gid.to_string());
     attr("inode", old.ino.to_string(), new.ino.to_string());
     attr("xattrs", opt_hex(&old.xattrs), opt_hex(&new.xattrs));
+    // Unknown on either side (a baseline from before they were kept, a
+    // filesystem that reports none): nothing to compare.
+    if let (Some(a), Some(b)) = (old.attributes, new.attributes) {
+        attr(
+            "attributes",
+            attribute_names(a).join(","),
+            attribute_names(b).join(","),
+        );
+    }
     if d.content {
         attr("size", old.size.to_string(), new.size.to_string());
         attr(
@@ -114,6 +136,7 @@ mod tests {
             link_target: None,
             hashes: Hashes::default(),
             xattrs: None,
+            attributes: Some(0),
         }
     }
 
@@ -134,5 +157,15 @@ mod tests {
         };
         let d = delta(&old, &chmod);
         assert!(!d.content && d.attributes.len() == 1, "{d:?}");
+        // So does chattr.
+        let chattr = FileRecord {
+            ctime_ns: 2,
+            attributes: Some(libc::STATX_ATTR_IMMUTABLE as u64),
+            ..file()
+        };
+        let d = delta(&old, &chattr);
+        assert!(!d.content, "{d:?}");
+        assert_eq!(d.attributes[0].name, "attributes");
+        assert_eq!(d.attributes[0].after, "immutable");
     }
 }

@@ -83,6 +83,53 @@ pub struct FileRecord {
     /// SHA-256 over every extended attribute (sorted `name\0value\0`);
     /// `None` when the file has none.
     pub xattrs: Option<[u8; 32]>,
+    /// Inode attributes ([`ATTRIBUTES`]: chattr's immutable, append-only,
+    /// ...) as statx(2) reports them; `None` where it reports none, or in
+    /// a baseline made before they were recorded.
+    pub attributes: Option<u64>,
+}
+
+/// The inode attributes kept, by statx(2) bit and by name (ECS
+/// `file.attributes`). Each can only be changed by its owner or root, and
+/// each changes what the file lets anyone do with it.
+pub const ATTRIBUTES: &[(u64, &str)] = &[
+    (libc::STATX_ATTR_IMMUTABLE as u64, "immutable"),
+    (libc::STATX_ATTR_APPEND as u64, "append_only"),
+    (libc::STATX_ATTR_NODUMP as u64, "nodump"),
+    (libc::STATX_ATTR_COMPRESSED as u64, "compressed"),
+    (libc::STATX_ATTR_ENCRYPTED as u64, "encrypted"),
+    (libc::STATX_ATTR_VERITY as u64, "verity"),
+    (libc::STATX_ATTR_DAX as u64, "dax"),
+];
+
+/// The names of the attributes set in `bits`.
+pub fn attribute_names(bits: u64) -> Vec<&'static str> {
+    ATTRIBUTES
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// A file's inode attributes, without following symlinks: those of
+/// [`ATTRIBUTES`] the filesystem says it supports, or `None`.
+pub fn inode_attributes(path: &Path) -> Option<u64> {
+    let reachable = crate::long_path::reach(path).ok()?;
+    let c = std::ffi::CString::new(reachable.path().as_os_str().as_bytes()).ok()?;
+    // SAFETY: statx fills the zeroed struct; the path is a valid C string.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_DONT_SYNC,
+            0,
+            &mut stx,
+        )
+    };
+    let known: u64 = ATTRIBUTES.iter().map(|(bit, _)| bit).sum();
+    let supported = stx.stx_attributes_mask & known;
+    (rc == 0 && supported != 0).then_some(stx.stx_attributes & supported)
 }
 
 impl FileRecord {
@@ -120,6 +167,7 @@ impl FileRecord {
             link_target,
             hashes: Hashes::default(),
             xattrs: xattr_digest(path),
+            attributes: inode_attributes(path),
         }
     }
 

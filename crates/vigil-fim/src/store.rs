@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS files (
     blake3      BLOB,
     xattrs      BLOB,
     sha256_resume BLOB,
-    blake3_leaves BLOB
+    blake3_leaves BLOB,
+    attributes  INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trees (root BLOB PRIMARY KEY, added INTEGER NOT NULL) WITHOUT ROWID;
@@ -91,14 +92,19 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
             leaves_rehashed: None,
         },
         xattrs: to_hash(r.get(13)?),
+        attributes: r.get::<_, Option<i64>>(16)?.map(|a| a as u64),
     })
 }
 
 const COLUMNS: &str =
-    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs, sha256_resume, blake3_leaves";
+    "path, type, size, mode, uid, gid, mtime_ns, ctime_ns, ino, dev, link_target, sha256, blake3, xattrs, sha256_resume, blake3_leaves, attributes";
 
 /// Columns added since the first release, for baselines made before them.
-const ADDED_COLUMNS: [(&str, &str); 2] = [("sha256_resume", "BLOB"), ("blake3_leaves", "BLOB")];
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("sha256_resume", "BLOB"),
+    ("blake3_leaves", "BLOB"),
+    ("attributes", "INTEGER"),
+];
 
 impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -335,7 +341,7 @@ impl Store {
         let tx = self.conn.savepoint().map_err(err)?;
         {
             let mut ins = tx
-                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"))
+                .prepare(&format!("INSERT OR REPLACE INTO files ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"))
                 .map_err(err)?;
             for r in upserts {
                 ins.execute(params![
@@ -355,6 +361,7 @@ impl Store {
                     r.xattrs.map(|h| h.to_vec()),
                     r.hashes.sha256_resume.as_deref().map(|m| m.to_bytes()),
                     r.hashes.blake3_leaves.as_deref().map(|l| l.concat()),
+                    r.attributes.map(|a| a as i64),
                 ])
                 .map_err(err)?;
             }

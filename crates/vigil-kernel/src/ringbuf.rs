@@ -32,6 +32,7 @@ pub fn read_counters(obj: &LoadedObject, slot: u32) -> Result<KernelCounts, Stri
         out.ringbuf_drops += c.ringbuf_drops;
         out.state_drops += c.state_drops;
         out.truncated += c.truncated;
+        out.unreadable += c.unreadable;
         out.ringbuf_drops_per_cpu.push(c.ringbuf_drops);
     }
     Ok(out)

@@ -96,6 +96,7 @@ fn known_snapshot() -> Snapshot {
                     received: 10,
                     ringbuf_full: 1,
                     inflight_full: 2,
+                    unreadable: 5,
                     undecodable: 3,
                     who_incomplete: 4,
                     ..Default::default()

@@ -15,7 +15,26 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::compat::Writers;
 use crate::{path_bytes, Case};
+
+/// What a workload may use beyond POSIX shell.
+#[derive(Clone, Debug, Default)]
+pub struct Tools {
+    /// setfattr (not in busybox).
+    pub xattrs: bool,
+    /// Writers using 32-bit syscalls only (x86_64).
+    pub compat: Option<Writers>,
+    /// A command that sets nodump on the path after it (`chattr +d`).
+    pub set_flag: Option<String>,
+}
+
+/// Whether a layout's files take inode flags on every kernel of the
+/// matrix: tmpfs takes them only from Linux 6.0, and the overlay's upper
+/// directory and the bind mount's source are on tmpfs.
+fn takes_inode_flags(fs: &str) -> bool {
+    matches!(fs, "ext4" | "btrfs-subvol" | "xfs")
+}
 
 #[derive(Clone, Debug)]
 pub struct FimExpect {
@@ -61,7 +80,7 @@ fn q(p: &Path) -> String {
 
 const PREPARE: &str = "echo m > m && echo t > t && echo c > c && echo o > o && echo r > r && \
      echo l > l && echo d > d && mkdir rd && echo x > x && echo s > sd && echo ch > chain && \
-     echo rdel > rdel";
+     echo rdel > rdel && echo fl > fl";
 
 /// Made before the agent starts for the moves across the tree's edge:
 /// `mo` and `md` in the tree leave it, `mf` and `mi` beside it come in.
@@ -86,6 +105,60 @@ fn workload(xattrs: bool) -> String {
         w.push_str(" && setfattr -n user.vigil -v 1 x");
     }
     w
+}
+
+/// For each 32-bit writer: its files, in the tree, and the file naming
+/// the one it unlinks through a page not yet in memory, in `names`.
+fn prepare_compat(w: &Writers, names: &Path) -> String {
+    let mut s = format!("mkdir -p {}", q(names));
+    for (p, _) in w.each() {
+        s.push_str(&format!(
+            " && echo a > {p}a && echo u > {p}u && echo r > {p}r && echo c > {p}c && echo f > {p}f \
+             && echo v > {p}v && printf '{p}v\\000' > {}",
+            q(&names.join(p))
+        ));
+    }
+    s
+}
+
+/// Each 32-bit writer changes its files, run inside the tree.
+fn workload_compat(w: &Writers, names: &Path, flags: bool) -> String {
+    w.each()
+        .iter()
+        .map(|(p, bin)| {
+            let flag = if flags { format!("{p}f") } else { "-".into() };
+            format!(
+                "{} {p}a {p}u {p}r {p}r2 {p}c {p}n {flag} {}",
+                q(bin),
+                q(&names.join(p))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+/// What the 32-bit writers' changes must be reported as: like anyone's.
+fn expect_compat(dir: &Path, w: &Writers, flags: bool) -> Vec<FimExpect> {
+    let mut v = Vec::new();
+    for (p, _) in w.each() {
+        let e = |name: &str, action, op| e(dir, &format!("{p}{name}"), action, op);
+        if flags {
+            v.push(e("f", "attributes_modified", "setflags"));
+        }
+        v.extend([
+            e("a", "modified", "append"),
+            e("u", "deleted", "unlink"),
+            FimExpect {
+                previous_path: Some(dir.join(format!("{p}r"))),
+                ..e("r2", "renamed", "rename")
+            },
+            e("c", "attributes_modified", "chmod"),
+            e("n", "created", "open_write"),
+            // Its name was not in memory when the syscall started.
+            e("v", "deleted", "unlink"),
+        ]);
+    }
+    v
 }
 
 /// Moves across the tree's edge, both ways, run inside the tree.
@@ -192,15 +265,28 @@ fn expectations(dir: &Path, xattrs: bool) -> Vec<FimExpect> {
 /// One FIM case per layout of `layouts` (the open-tracer cases, whose
 /// setups mount them), plus the mount-namespace case. `tag` keeps the
 /// trees of several runs (one per backend) apart.
-pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool, tag: &str) -> Vec<FimCase> {
+pub fn fim_cases(layouts: &[Case], root: &Path, tools: &Tools, tag: &str) -> Vec<FimCase> {
+    let xattrs = tools.xattrs;
     let mut v = Vec::new();
     for c in layouts.iter().filter(|c| c.fs != "mntns") {
         let tree = c.dir.join(format!("fim-{tag}"));
         // Beside the tree, on the same filesystem: a move is a rename.
         let out = c.dir.join(format!("fim-{tag}-outside"));
         let single = c.dir.join(format!("single-{tag}"));
+        let names = c.dir.join(format!("fim-{tag}-names"));
+        let flags = takes_inode_flags(c.fs);
         let mut expect = expectations(&tree, xattrs);
         expect.extend(expect_moves(&tree, &out));
+        let (mut prepare, mut work) = (String::new(), String::new());
+        if let Some(w) = &tools.compat {
+            expect.extend(expect_compat(&tree, w, flags));
+            prepare = format!(" && {}", prepare_compat(w, &names));
+            work = format!(" && {}", workload_compat(w, &names, flags));
+        }
+        if let Some(set) = tools.set_flag.as_ref().filter(|_| flags) {
+            expect.push(e(&tree, "fl", "attributes_modified", "setflags"));
+            work.push_str(&format!(" && {set} fl"));
+        }
         // A single watched file, replaced by rename: modified.
         expect.push(FimExpect {
             path: single.clone(),
@@ -210,13 +296,13 @@ pub fn fim_cases(layouts: &[Case], root: &Path, xattrs: bool, tag: &str) -> Vec<
             fs: c.fs,
             tree: tree.clone(),
             prepare: format!(
-                "mkdir -p {0} && cd {0} && {PREPARE} && {1} && echo one > {2}",
+                "mkdir -p {0} && cd {0} && {PREPARE} && {1} && echo one > {2}{prepare}",
                 q(&tree),
                 prepare_moves(&out),
                 q(&single)
             ),
             workload: format!(
-                "(cd {} && {} && {} && sed -i s/one/two/ {})",
+                "(cd {} && {} && {} && sed -i s/one/two/ {}{work})",
                 q(&tree),
                 workload(xattrs),
                 workload_moves(&out),
@@ -276,7 +362,7 @@ fn fanotify_op(op: &'static str, action: &str) -> &'static str {
         "rename" if action == "created" => "moved_to",
         "open_write" | "link" | "symlink" => "create",
         "write" | "append" | "truncate" => "modify",
-        "chmod" | "chown" | "setxattr" | "removexattr" => "attrib",
+        "chmod" | "chown" | "setxattr" | "removexattr" | "setflags" => "attrib",
         other => other,
     }
 }
@@ -356,6 +442,10 @@ fn reported(events: &[Value], path: &Path, action: &str, op: &str) -> bool {
 pub fn check(case: &FimCase, events: &[Value], backend: &str) -> Result<(), String> {
     let mut problems = Vec::new();
     for e in &case.expect {
+        // Setting inode flags raises no fsnotify event: scans see it.
+        if backend == "fanotify" && e.op == "setflags" {
+            continue;
+        }
         let (path, op, who) = as_seen_by(case, e, backend);
         let want = path.as_os_str().as_encoded_bytes();
         let previous = e.previous_path.as_ref().map(|p| {

@@ -7,8 +7,10 @@
 //! workload are POSIX shell that busybox runs too, so a guest needs nothing
 //! but busybox and the binary under test.
 
+pub mod compat;
 pub mod fim;
 pub mod images;
+pub mod inode_flags;
 pub mod io_uring;
 pub mod security;
 

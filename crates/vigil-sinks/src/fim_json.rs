@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use vigil_fim::diff::AttrChange;
 use vigil_fim::reconcile::{Change, ChangeKind};
-use vigil_fim::record::{hex, FileRecord};
+use vigil_fim::record::{attribute_names, hex, FileRecord};
 
 use vigil_enrich::Enriched;
 use vigil_event::Who;
@@ -64,6 +64,9 @@ fn write_record(w: &mut JsonWriter, r: &FileRecord) {
     );
     w.str("mtime", &rfc3339(ns_to_time(r.mtime_ns)));
     w.str("ctime", &rfc3339(ns_to_time(r.ctime_ns)));
+    if let Some(a) = r.attributes.filter(|&a| a != 0) {
+        w.str_array("attributes", &attribute_names(a));
+    }
     if let Some(t) = &r.link_target {
         w.bytes("target_path", t);
     }

@@ -95,6 +95,7 @@ impl AgentFigures {
             for (reason, n) in [
                 ("ringbuf_full", s.ringbuf_full),
                 ("inflight_full", s.inflight_full),
+                ("unreadable", s.unreadable),
                 ("decode", s.undecodable),
                 ("queue_overflow", s.queue_overflow),
                 ("unresolved", s.unresolved),

@@ -441,3 +441,60 @@ fn exe_and_cwd_follow_renames_of_their_directories() {
         "{e}"
     );
 }
+
+/// Clears `flag` (chattr `-i`, `-a`) on drop: a test that fails must not
+/// leave an undeletable file in the temporary directory.
+struct Chattr(PathBuf, &'static str);
+
+impl Drop for Chattr {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg(self.1)
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn inode_flags_are_told_live_and_kept_in_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    let f = w.join("authorized_keys");
+    std::fs::write(&f, b"ssh-ed25519 AAAA\n").unwrap();
+    let p = f.to_str().unwrap();
+    let _clear = (Chattr(f.clone(), "-i"), Chattr(f.clone(), "-a"));
+    let (agent, _) = start(dir.path(), "tracepoint", &[&w]);
+
+    // Made immutable (an intruder's file no one can remove), then not.
+    sh(&format!("chattr +i '{p}'"));
+    let evs = wait_for(dir.path(), "chattr +i", |e| {
+        e.iter().any(|e| e["file"]["path"] == p)
+    });
+    let e = &evs[0];
+    assert_eq!(e["event"]["action"], "attributes_modified", "{e}");
+    assert_eq!(e["process"]["name"], "chattr", "{e}");
+    assert_eq!(e["vigil"]["fim"]["operations"][0], "setflags", "{e}");
+    assert_eq!(e["vigil"]["fim"]["changed"][0], "attributes", "{e}");
+    assert_eq!(e["file"]["attributes"][0], "immutable", "{e}");
+    assert_eq!(e["vigil"]["fim"]["previous"]["attributes"], "", "{e}");
+    std::thread::sleep(Duration::from_millis(1500));
+    sh(&format!("chattr -i '{p}'"));
+    let evs = wait_for(dir.path(), "chattr -i", |e| e.len() == 2);
+    let e = &evs[1];
+    assert!(e["file"]["attributes"].is_null(), "{e}");
+    assert_eq!(
+        e["vigil"]["fim"]["previous"]["attributes"], "immutable",
+        "{e}"
+    );
+    agent.stop();
+
+    // While nothing watches: append-only. The next scan tells it, from
+    // the baseline's record of the flags.
+    sh(&format!("chattr +a '{p}'"));
+    let seen = scan(dir.path(), &["--watch", w.to_str().unwrap()]);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["event"]["action"], "attributes_modified");
+    assert_eq!(seen[0]["file"]["attributes"][0], "append_only");
+    assert!(scan(dir.path(), &["--watch", w.to_str().unwrap()]).is_empty());
+}

@@ -52,17 +52,6 @@ fn empty_maps(pid: u32, names: &[&str]) -> usize {
     emptied
 }
 
-fn metric(addr: &str, name: &str) -> Option<f64> {
-    let out = std::process::Command::new("curl")
-        .args(["-sf", &format!("http://{addr}/metrics")])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 fn wait(what: &str, mut ok: impl FnMut() -> bool) {
     for _ in 0..300 {
         if ok() {
@@ -101,12 +90,7 @@ fn a_blinded_kernel_side_fails_the_self_test_loudly() {
     );
     let pid = child.id();
     let agent = Running(Some(child));
-    let addr = seen
-        .lines()
-        .find_map(|l| l.split("serving http://").nth(1))
-        .and_then(|r| r.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("no metrics address in {seen}"))
-        .to_string();
+    let addr = metrics_address(&seen);
     wait("the self-test passing", || {
         metric(&addr, "vigil_fim_selftest_up") == Some(1.0)
     });

@@ -100,7 +100,12 @@ fn fim_on_fanotify_reports_every_change_on_every_layout() {
 fn fim_suite(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (root, layouts, _cleanup) = layouts(dir.path());
-    let cases = fim::fim_cases(&layouts, &root, true, backend);
+    let tools = fim::Tools {
+        xattrs: true,
+        compat: Some(vigil_scenarios::compat::build(&dir.path().join("compat")).unwrap()),
+        set_flag: Some("chattr +d".into()),
+    };
+    let cases = fim::fim_cases(&layouts, &root, &tools, backend);
     sh(&fim::prepare_script(&cases));
     let events_out = dir.path().join("fim.json");
     let mut cmd = vigil();

@@ -188,7 +188,12 @@ fn keeps_old_bytes(ev: &FimEvent) -> bool {
         return false;
     }
     match ev.op {
-        FimOp::Append | FimOp::Chmod | FimOp::Chown | FimOp::SetXattr | FimOp::RemoveXattr => true,
+        FimOp::Append
+        | FimOp::Chmod
+        | FimOp::Chown
+        | FimOp::SetXattr
+        | FimOp::RemoveXattr
+        | FimOp::SetFlags => true,
         FimOp::OpenWrite => ev.flags & libc::O_TRUNC as u32 == 0,
         _ => false,
     }

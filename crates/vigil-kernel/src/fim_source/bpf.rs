@@ -22,7 +22,7 @@ use vigil_abi::FimConfig;
 use vigil_event::counts::{KernelCounts, SourceCounts};
 use vigil_event::{Backend, FimEvent};
 
-use super::{Check, FimSource, Watch};
+use super::{compat, Check, FimSource, Watch};
 use crate::loader::{self, LoadOptions, LoadedObject, ProgramState, SyscallStatus};
 use crate::probe::{self, Capabilities};
 use crate::stream::EventStream;
@@ -84,6 +84,8 @@ const WRITE_OUT_SYSCALLS: &[&str] = &["copy_file_range", "splice"];
 const TRUNCATE_SYSCALLS: &[&str] = &["ftruncate", "fallocate"];
 /// Shared writable mappings, hooked at entry (the fd is the fifth argument).
 const MMAP_SYSCALLS: &[&str] = &["mmap"];
+/// Inode flags set through an fd (chattr).
+const IOCTL_SYSCALLS: &[&str] = &["ioctl"];
 
 const CONFIG_MAP: &str = "fim_config";
 const WATCH_MAP: &str = "fim_watch";
@@ -93,6 +95,8 @@ const PREFIXES_MAP: &str = "fim_prefixes";
 pub const IO_URING_PROGRAM: &str = "fim_io_uring";
 /// Its entry among the hooked syscalls.
 pub const IO_URING: &str = "io_uring";
+/// The entry of 32-bit syscalls (i386 programs, int 0x80).
+pub const COMPAT: &str = "32-bit syscalls";
 
 /// The io_uring tracepoint whose record starts with the ring and the
 /// request (`struct fim_io_uring_record`): its name since 6.4, then the
@@ -143,6 +147,8 @@ fn selected(backend: Backend, prog: &str) -> Result<(), String> {
         || prog == "fim_path_exit_all"
         // No hook of the LSM and fentry backends sees a mapping's writes.
         || prog == "fim_mmap"
+        // 32-bit twins of the syscalls each backend hooks.
+        || prog.starts_with("fim_compat_")
     {
         return Ok(());
     }
@@ -260,7 +266,7 @@ pub fn start(
         return Err("no FIM syscall could be traced".into());
     }
     for s in syscalls.iter().filter(|s| !s.traced) {
-        if s.syscall == IO_URING {
+        if s.syscall == IO_URING || s.syscall == COMPAT {
             // A whole interface unseen, not one syscall of many.
             tracing::warn!("FIM: {} not hooked: {}", s.syscall, s.reason);
         } else {
@@ -360,6 +366,8 @@ fn register(
 /// attached says why.
 fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<SyscallStatus> {
     let mut syscalls = Vec::new();
+    // Each syscall hooked, with its enter program: its 32-bit twin's too.
+    let mut served: HashMap<&str, String> = HashMap::new();
     // Exits first: an enter without its exit would only fill fim_inflight.
     let path_exit = object
         .loaded_flavour("fim_path_exit_all")
@@ -380,6 +388,9 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
             }
             _ => attach_pair(object, path_exit.as_deref(), sys),
         };
+        if traced.is_ok() {
+            served.insert(sys, format!("fim_enter_{sys}"));
+        }
         syscalls.push(SyscallStatus::new(sys, traced));
     }
     let open_exit = object
@@ -387,6 +398,9 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
         .map(str::to_string);
     for &sys in OPEN_SYSCALLS {
         let traced = attach_pair(object, open_exit.as_deref(), sys);
+        if traced.is_ok() {
+            served.insert(sys, format!("fim_enter_{sys}"));
+        }
         syscalls.push(SyscallStatus::new(sys, traced));
     }
     for (group, list) in [
@@ -399,6 +413,7 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
         ("fim_write_out", WRITE_OUT_SYSCALLS),
         ("fim_ftruncate", TRUNCATE_SYSCALLS),
         ("fim_mmap", MMAP_SYSCALLS),
+        ("fim_setflags", IOCTL_SYSCALLS),
     ] {
         let prog = object.loaded_flavour(group).map(str::to_string);
         for &sys in list {
@@ -408,6 +423,9 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
                 (Some(_), false) => Err("no tracepoint on this kernel/arch".into()),
                 (Some(p), true) => object.attach_syscall_tracepoint(p, &tp),
             };
+            if let (Ok(()), Some(p)) = (&traced, &prog) {
+                served.insert(sys, p.clone());
+            }
             syscalls.push(SyscallStatus::new(sys, traced));
         }
     }
@@ -430,6 +448,10 @@ fn attach_tracepoints(object: &mut LoadedObject, backend: Backend) -> Vec<Syscal
         };
         syscalls.push(SyscallStatus::new(IO_URING, traced));
     }
+    let compat = compat::attach(object, &served).map(|n| {
+        tracing::debug!("FIM: {n} 32-bit syscalls hooked");
+    });
+    syscalls.push(SyscallStatus::new(COMPAT, compat));
     syscalls
 }
 
@@ -478,15 +500,16 @@ impl FimSource for BpfSource {
     fn check(&mut self) -> Result<Check, String> {
         let k = ringbuf::read_counters(&self.object, vigil_abi::SLOT_FIM)?;
         let s = self.stream.counts();
-        let (ringbuf, state) = (
+        let (ringbuf, state, unreadable) = (
             k.ringbuf_drops - self.seen.ringbuf_drops,
             k.state_drops - self.seen.state_drops,
+            k.unreadable - self.seen.unreadable,
         );
         let undecodable = s.undecodable - self.seen_undecodable;
-        let lost = (ringbuf + state + undecodable > 0).then(|| {
+        let all = ringbuf + state + unreadable + undecodable;
+        let lost = (all > 0).then(|| {
             format!(
-                "lost {} kernel events (ring buffer full: {ringbuf}, state map full: {state}, undecodable: {undecodable})",
-                ringbuf + state + undecodable
+                "lost {all} kernel events (ring buffer full: {ringbuf}, state map full: {state}, arguments unreadable: {unreadable}, undecodable: {undecodable})"
             )
         });
         let counts = SourceCounts::bpf("fim", &k, &s);

@@ -10,6 +10,7 @@
 //! that starts; [`load`] does the same without attaching, for `doctor`.
 
 pub mod bpf;
+pub mod compat;
 pub mod fanotify;
 pub mod proc_who;
 

@@ -129,3 +129,26 @@ pub fn fim_events(path: &std::path::Path) -> Vec<serde_json::Value> {
         .filter(|e| e["event"]["dataset"] == "vigil.fim")
         .collect()
 }
+
+/// Where the agent serves its metrics, from what it printed at start.
+#[allow(dead_code, reason = "the tests that scrape use it, not every test")]
+pub fn metrics_address(seen: &str) -> String {
+    seen.lines()
+        .find_map(|l| l.split("serving http://").nth(1))
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {seen}"))
+        .to_string()
+}
+
+/// One sample (`name` with its labels, as exposed) scraped with curl.
+#[allow(dead_code, reason = "the tests that scrape use it, not every test")]
+pub fn metric(addr: &str, name: &str) -> Option<f64> {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://{addr}/metrics")])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
