@@ -31,7 +31,7 @@
 
 _Static_assert(offsetof(struct vigil_open_event, data) == 104, "abi.h: open event layout");
 _Static_assert(sizeof(struct vigil_opens_filter) == 40, "abi.h: filter layout");
-_Static_assert(sizeof(struct vigil_counters) == 32, "abi.h: counters layout");
+_Static_assert(sizeof(struct vigil_counters) == 40, "abi.h: counters layout");
 
 #if defined(__aarch64__)
 #define ARCH "aarch64"
@@ -626,17 +626,18 @@ static int cmd_opens(const char *objdir, const char *outpath)
 			sum.ringbuf_drops += per_cpu[c].ringbuf_drops;
 			sum.state_drops += per_cpu[c].state_drops;
 			sum.truncated += per_cpu[c].truncated;
+			sum.unreadable += per_cpu[c].unreadable;
 		}
 	}
 	fprintf(stderr,
 		"%llu events written (%llu received, %llu filtered out, %llu malformed); "
 		"kernel emitted %llu, dropped %llu (ring buffer full: %llu, in-flight map full: "
-		"%llu); %llu paths truncated\n",
+		"%llu, unreadable: %llu); %llu paths truncated\n",
 		totals.written, totals.received, totals.filtered, totals.malformed,
 		(unsigned long long)sum.emitted,
-		(unsigned long long)(sum.ringbuf_drops + sum.state_drops),
+		(unsigned long long)(sum.ringbuf_drops + sum.state_drops + sum.unreadable),
 		(unsigned long long)sum.ringbuf_drops, (unsigned long long)sum.state_drops,
-		(unsigned long long)sum.truncated);
+		(unsigned long long)sum.unreadable, (unsigned long long)sum.truncated);
 	free(per_cpu);
 	ring_buffer__free(rb);
 	bpf_object__close(obj);
