@@ -22,6 +22,8 @@ pub enum Trigger {
     Periodic,
     /// A rescan after events were lost.
     Recovery,
+    /// A rescan after a mount changed what a tree shows.
+    Mounts,
     /// A one-shot `vigil fim scan`.
     Manual,
     /// Seen by the kernel hooks as it happened.
@@ -35,6 +37,7 @@ impl Trigger {
             Trigger::Startup => "startup",
             Trigger::Periodic => "periodic",
             Trigger::Recovery => "recovery",
+            Trigger::Mounts => "mounts",
             Trigger::Manual => "manual",
             Trigger::Live => "live",
         }
@@ -45,6 +48,7 @@ impl Trigger {
             Trigger::Startup => "reconcile at start-up: changed while not monitored",
             Trigger::Periodic => "periodic full scan",
             Trigger::Recovery => "rescan after lost events",
+            Trigger::Mounts => "rescan: a mount changed what the tree shows",
             Trigger::Manual => "scan",
             Trigger::Live => "observed by the kernel",
         }

@@ -498,3 +498,57 @@ fn inode_flags_are_told_live_and_kept_in_the_baseline() {
     assert_eq!(seen[0]["file"]["attributes"][0], "append_only");
     assert!(scan(dir.path(), &["--watch", w.to_str().unwrap()]).is_empty());
 }
+
+/// Unmounts (lazily) on drop, so a failing test leaves no mount behind.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_mount_over_part_of_a_tree_is_told_and_what_it_hid_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    let sub = w.join("cron.d");
+    std::fs::create_dir_all(&sub).unwrap();
+    for f in ["backup", "logrotate"] {
+        std::fs::write(sub.join(f), f).unwrap();
+    }
+    let (agent, _) = start(dir.path(), "tracepoint", &[&w]);
+    let path = |f: &str| sub.join(f).to_str().unwrap().to_string();
+    let told = |e: &[Value], f: &str, action: &str, reason: &str| {
+        e.iter().any(|e| {
+            e["file"]["path"] == path(f)
+                && e["event"]["action"] == action
+                && e["event"]["reason"] == reason
+        })
+    };
+    const MOUNTS: &str = "rescan: a mount changed what the tree shows";
+
+    // Hide the directory's files under another filesystem: no file is
+    // written, yet what the tree shows changed.
+    sh(&format!("mount -t tmpfs vigil-over '{}'", sub.display()));
+    let _mounted = Mounted(sub.clone());
+    wait_for(dir.path(), "the mount", |e| {
+        told(e, "backup", "deleted", MOUNTS) && told(e, "logrotate", "deleted", MOUNTS)
+    });
+    // Writes on the mounted filesystem are in the tree, and seen live.
+    std::fs::write(sub.join("evil"), b"* * * * * root sh\n").unwrap();
+    wait_for(dir.path(), "a write on the mount", |e| {
+        told(e, "evil", "created", "observed by the kernel")
+    });
+    // Unmounted: what it hid is back, what it held is gone.
+    sh(&format!("umount '{}'", sub.display()));
+    wait_for(dir.path(), "the unmount", |e| {
+        told(e, "backup", "created", MOUNTS)
+            && told(e, "logrotate", "created", MOUNTS)
+            && told(e, "evil", "deleted", MOUNTS)
+    });
+    agent.stop();
+}

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use vigil_enrich::{Enriched, Enricher};
 use vigil_event::{Backend, FimEvent};
 use vigil_fim::hash::{HashSkip, Hashing};
-use vigil_fim::live::{LiveChange, LiveFim, Timing};
+use vigil_fim::live::{LiveChange, LiveFim, MountViews, Timing};
 use vigil_fim::reconcile::{reconcile, Reconciled};
 use vigil_fim::scan::ScanIssue;
 use vigil_fim::store::Store;
@@ -184,6 +184,8 @@ struct Live {
     pipeline: LiveFim<Enriched>,
     enricher: Enricher,
     events: Vec<FimEvent>,
+    /// Mounts on and below the trees, which no write hook sees.
+    views: MountViews,
     checked: Instant,
     /// Events without exe and cwd, at the last check.
     who_incomplete: u64,
@@ -208,7 +210,7 @@ pub struct FimJob {
 }
 
 /// What a scan was for, as the metrics count it.
-const TRIGGERS: [&str; 3] = ["startup", "periodic", "recovery"];
+const TRIGGERS: [&str; 4] = ["startup", "periodic", "recovery", "mounts"];
 
 impl FimJob {
     /// Opens the baseline and starts the plan's best live source (scans
@@ -275,6 +277,7 @@ impl FimJob {
                     },
                     enricher: Enricher::new(),
                     events: Vec::new(),
+                    views: MountViews::new(&trees),
                     checked: Instant::now(),
                     who_incomplete: 0,
                 }),
@@ -396,11 +399,11 @@ impl FimJob {
             let stopping =
                 stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
             if self.live.is_some() {
-                if self.step(out, stopping)? {
+                if let Some(trigger) = self.step(out, stopping)? {
                     // What is pending goes out first, with its who-data:
                     // the rescan would otherwise take it as its own.
                     self.step(out, true)?;
-                    self.scan(out, Trigger::Recovery)?;
+                    self.scan(out, trigger)?;
                 }
             } else {
                 std::thread::sleep(Duration::from_millis(100));
@@ -416,11 +419,11 @@ impl FimJob {
     }
 
     /// Polls the source, coalesces and reports what is due (everything
-    /// with `all`). Returns whether something may have been missed: the
-    /// caller rescans.
-    fn step(&mut self, out: &mut Output, all: bool) -> Result<bool> {
+    /// with `all`). Returns why a rescan is due, if one is: something may
+    /// have been missed, or a mount changed what a tree shows.
+    fn step(&mut self, out: &mut Output, all: bool) -> Result<Option<Trigger>> {
         let Some(live) = self.live.as_mut() else {
-            return Ok(false);
+            return Ok(None);
         };
         live.source
             .poll(Duration::from_millis(50), all, &mut live.events)
@@ -470,6 +473,14 @@ impl FimJob {
             return Err(e);
         }
         lost |= live.pipeline.take_unplaced();
+        let remounted = live.views.changed(&self.trees);
+        for t in &remounted {
+            tracing::warn!(
+                "FIM: a mount changed what {} shows; rescanning",
+                t.path.display()
+            );
+        }
+        let remounted = !remounted.is_empty();
         if now - live.checked >= Duration::from_secs(1) || all {
             live.checked = now;
             if check.counts.who_incomplete > live.who_incomplete {
@@ -491,7 +502,11 @@ impl FimJob {
             self.selftest_outcome(out, o)?;
         }
         out.flush().context("flush FIM events")?;
-        Ok(lost)
+        Ok(if lost {
+            Some(Trigger::Recovery)
+        } else {
+            remounted.then_some(Trigger::Mounts)
+        })
     }
 
     /// A self-test's result: the metric, and an event when it fails or

@@ -10,10 +10,12 @@ mod coalesce;
 mod confirm;
 mod exposed;
 mod mappings;
+mod mountinfo;
 mod moves;
 mod place;
 mod procs;
 mod real_dir;
+mod views;
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
@@ -28,6 +30,7 @@ pub use confirm::{confirm, Confirmed, Known};
 pub use mappings::Mappings;
 pub use place::untruncate;
 pub use real_dir::RealDirs;
+pub use views::MountViews;
 
 use crate::hash::Hashing;
 use crate::reconcile::{Change, ChangeKind};
