@@ -507,6 +507,7 @@ impl Drop for Mounted {
         let _ = std::process::Command::new("umount")
             .arg("-l")
             .arg(&self.0)
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }

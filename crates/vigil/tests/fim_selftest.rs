@@ -145,3 +145,27 @@ fn a_blinded_kernel_side_fails_the_self_test_loudly() {
     assert_eq!(bad.status.code(), Some(1), "{said}");
     agent.stop();
 }
+
+/// The hooks report absolute paths: a baseline named relative to the
+/// agent's working directory must not hide the canary's return.
+#[test]
+fn a_relative_baseline_path_passes_the_self_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    std::fs::create_dir(&w).unwrap();
+    let (child, _) = spawn_until_seen(
+        vigil()
+            .current_dir(dir.path())
+            .args(["run", "--metrics-listen", "127.0.0.1:0"])
+            .args(["--fim-backend", "tracepoint", "--baseline", "b.sqlite"])
+            .args(["--events-out", "events.json", "--watch"])
+            .arg(&w),
+        "FIM live: kernel hooks attached",
+    );
+    let agent = Running(Some(child));
+    let status = dir.path().join("fim-selftest.json");
+    wait("the self-test passing", || {
+        std::fs::read_to_string(&status).is_ok_and(|s| s.contains("\"up\":true"))
+    });
+    agent.stop();
+}

@@ -84,7 +84,10 @@ impl SelfTest {
     /// Makes the canary directory beside `baseline` and starts the canary
     /// thread; the first test runs at the first tick.
     pub fn start(baseline: &Path, interval: Duration) -> Result<Self, String> {
-        let dir = baseline.with_file_name(CANARY_DIR);
+        // Absolute: the hooks report absolute paths, and the canary's
+        // must be told apart from the trees' (`--baseline b.sqlite`).
+        let dir = std::path::absolute(baseline.with_file_name(CANARY_DIR))
+            .map_err(|e| format!("FIM self-test directory beside {}: {e}", baseline.display()))?;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

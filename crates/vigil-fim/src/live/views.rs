@@ -48,7 +48,11 @@ fn read() -> Vec<Mount> {
 impl MountViews {
     pub fn new(trees: &[WatchedTree]) -> Self {
         let file = File::open(MOUNTINFO)
-            .map_err(|e| tracing::warn!("{MOUNTINFO}: {e}: mounts over watched trees are found by scans only"))
+            .map_err(|e| {
+                tracing::warn!(
+                    "{MOUNTINFO}: {e}: mounts over watched trees are found by scans only"
+                )
+            })
             .ok();
         let mut v = Self {
             file,
@@ -112,7 +116,10 @@ mod tests {
               5 1 0:42 / /elsewhere rw - tmpfs t rw\n",
         );
         let ids = |v: Vec<Mount>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
-        assert_eq!(ids(bearing_on(b"/srv/w", &m)), [b"2".to_vec(), b"3".to_vec()]);
+        assert_eq!(
+            ids(bearing_on(b"/srv/w", &m)),
+            [b"2".to_vec(), b"3".to_vec()]
+        );
         assert_eq!(ids(bearing_on(b"/etc", &m)), [b"1".to_vec()]);
         // A mount on the root itself holds it.
         assert_eq!(ids(bearing_on(b"/srv/w/sub", &m)), [b"3".to_vec()]);
